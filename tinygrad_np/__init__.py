@@ -1,0 +1,1 @@
+"""tinygrad_np: reverse-mode autodiff over NumPy."""
