@@ -1,0 +1,77 @@
+"""Neural-network losses built as fused primitives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_np import ops
+from tinygrad_np.tensor import Primitive, _data
+
+__all__ = ["cross_entropy"]
+
+
+def _nll_forward(logits: Any, labels: Any) -> Any:
+    log_probs = ops._log_softmax_forward(logits, axis=-1)
+    n = log_probs.shape[0]
+    if labels.ndim == 1:
+        return -np.sum(log_probs[np.arange(n), labels]) / n
+    return -np.sum(labels * log_probs) / n
+
+
+def _nll_vjps(ans: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
+    n = np.shape(_data(logits))[0]
+    if np.ndim(_data(labels)) == 1:
+        # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
+        def d_logits(g: Any) -> Any:
+            onehot = np.zeros(np.shape(_data(logits)), np.asarray(_data(logits)).dtype)
+            onehot[np.arange(n), labels] = 1
+            return (ops.softmax(logits) - onehot) * (g / n)
+
+        return d_logits, None
+    return (
+        lambda g: (ops.softmax(logits) * ops.sum(labels, -1, keepdims=True) - labels) * (g / n),
+        lambda g: ops.log_softmax(logits) * (-g / n),
+    )
+
+
+_cross_entropy = Primitive("cross_entropy", _nll_forward, _nll_vjps)
+
+
+def cross_entropy(logits: Any, labels: Any) -> Any:
+    """Mean categorical cross-entropy of ``softmax(logits)`` against ``labels``.
+
+    ``logits`` has shape (N, C). ``labels`` is either integer class indices of
+    shape (N,) or probability rows (e.g. one-hot) of shape (N, C). Computed from
+    ``log_softmax``, so logits of any magnitude give finite values and gradients;
+    the gradient with respect to the logits is ``(softmax(logits) - onehot) / N``.
+    """
+    logits_shape = np.shape(_data(logits))
+    if len(logits_shape) != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits_shape}")
+    n, c = logits_shape
+    label_values = np.asarray(_data(labels))
+    if label_values.dtype == np.bool_ or not (
+        np.issubdtype(label_values.dtype, np.integer)
+        or np.issubdtype(label_values.dtype, np.floating)
+    ):
+        raise TypeError(f"cross_entropy: labels must be integers or floats, not {label_values.dtype}")
+    if np.issubdtype(label_values.dtype, np.integer):
+        if label_values.shape != (n,):
+            raise ValueError(
+                f"cross_entropy: integer labels must have shape ({n},) to match logits "
+                f"{logits_shape}, got {label_values.shape}"
+            )
+        if n and (label_values.min() < 0 or label_values.max() >= c):
+            raise ValueError(
+                f"cross_entropy: labels must lie in [0, {c}), got values from "
+                f"{label_values.min()} to {label_values.max()}"
+            )
+        labels = label_values
+    elif label_values.shape != logits_shape:
+        raise ValueError(
+            f"cross_entropy: probability labels must have the logits' shape {logits_shape}, "
+            f"got {label_values.shape}"
+        )
+    return _cross_entropy(logits, labels)

@@ -1,0 +1,455 @@
+"""The op catalogue: every primitive with its forward and its VJPs side by side.
+
+Each entry is ``Primitive(name, forward, vjps)``. ``forward`` gets NumPy values;
+``vjps(ans, *args, **kwargs)`` returns one closure per positional argument that
+maps the output's cotangent ``g`` to that argument's gradient. The closures use
+only differentiable ops (operators and the functions of this module), so a
+gradient can itself be differentiated. Adding an op means adding one entry here.
+
+Conventions: gradients of broadcasting ops are summed back to the operand's
+shape (``unbroadcast``); masks and indices are plain arrays (no gradient).
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+
+from tinygrad_np.tensor import Primitive, _data
+
+__all__ = [
+    "add",
+    "broadcast_to",
+    "div",
+    "exp",
+    "getitem",
+    "log",
+    "log_softmax",
+    "logsumexp",
+    "matmul",
+    "max",
+    "mean",
+    "min",
+    "mul",
+    "neg",
+    "pow",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "softmax",
+    "stop_gradient",
+    "sub",
+    "sum",
+    "tanh",
+    "transpose",
+    "unbroadcast",
+]
+
+Axis = int | tuple[int, ...] | None
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(x)
+
+
+def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    return tuple(sorted(normalize_axis_index(int(a), ndim) for a in axes))
+
+
+def _keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
+    g_shape = _shape(g)
+    if g_shape == shape:
+        return g
+    lead = len(g_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
+    )
+    return reshape(sum(g, axes) if axes else g, shape)
+
+
+def _unbroadcaster(shape: tuple[int, ...]) -> Any:
+    return lambda g: unbroadcast(g, shape)
+
+
+# --- elementwise arithmetic ---------------------------------------------------------
+
+_add = Primitive(
+    "add",
+    np.add,
+    lambda ans, x, y: (_unbroadcaster(_shape(x)), _unbroadcaster(_shape(y))),
+)
+_sub = Primitive(
+    "sub",
+    np.subtract,
+    lambda ans, x, y: (_unbroadcaster(_shape(x)), lambda g: unbroadcast(-g, _shape(y))),
+)
+_mul = Primitive(
+    "mul",
+    np.multiply,
+    lambda ans, x, y: (
+        lambda g: unbroadcast(g * y, _shape(x)),
+        lambda g: unbroadcast(g * x, _shape(y)),
+    ),
+)
+_div = Primitive(
+    "div",
+    np.divide,
+    lambda ans, x, y: (
+        lambda g: unbroadcast(g / y, _shape(x)),
+        lambda g: unbroadcast(-g * ans / y, _shape(y)),
+    ),
+)
+_neg = Primitive("neg", np.negative, lambda ans, x: (lambda g: -g,))
+
+
+def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    if isinstance(y, int | float) and y == 0:
+        dx = lambda g: unbroadcast(g * 0, _shape(x))  # noqa: E731  (d/dx x**0 = 0, even at x = 0)
+    else:
+        dx = lambda g: unbroadcast(g * y * x ** (y - 1), _shape(x))  # noqa: E731
+    return dx, lambda g: unbroadcast(g * ans * log(x), _shape(y))
+
+
+_pow = Primitive("pow", np.power, _pow_vjps)
+
+
+def add(x: Any, y: Any) -> Any:
+    """``x + y`` with broadcasting."""
+    return _add(x, y)
+
+
+def sub(x: Any, y: Any) -> Any:
+    """``x - y`` with broadcasting."""
+    return _sub(x, y)
+
+
+def mul(x: Any, y: Any) -> Any:
+    """``x * y`` with broadcasting."""
+    return _mul(x, y)
+
+
+def div(x: Any, y: Any) -> Any:
+    """``x / y`` with broadcasting."""
+    return _div(x, y)
+
+
+def neg(x: Any) -> Any:
+    """``-x``."""
+    return _neg(x)
+
+
+def pow(x: Any, y: Any) -> Any:  # noqa: A001  (the familiar name)
+    """``x ** y``; differentiable in ``x`` and, where ``x > 0``, in ``y``."""
+    return _pow(x, y)
+
+
+# --- matrix product -------------------------------------------------------------------
+
+
+def _matmul_forward(a: Any, b: Any) -> Any:
+    try:
+        return np.matmul(a, b)
+    except ValueError:
+        raise ValueError(
+            f"matmul: shapes {np.shape(a)} and {np.shape(b)} are incompatible "
+            "(the last axis of the first must match the "
+            + ("only" if np.ndim(b) == 1 else "second-to-last")
+            + " axis of the second, batch axes must broadcast, and neither may be 0-d)"
+        ) from None
+
+
+def _swap_last(x: Any) -> Any:
+    nd = len(_shape(x))
+    return transpose(x, (*range(nd - 2), nd - 1, nd - 2))
+
+
+def _matmul_vjps(ans: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    a_shape, b_shape = _shape(a), _shape(b)
+    if len(a_shape) == 1 and len(b_shape) == 1:  # inner product
+        return (lambda g: g * b), (lambda g: g * a)
+    # Treat a 1-d operand as a matrix with a unit axis, as NumPy does, then drop it.
+    a2 = a if len(a_shape) > 1 else reshape(a, (1, a_shape[0]))
+    b2 = b if len(b_shape) > 1 else reshape(b, (b_shape[0], 1))
+    a2_shape, b2_shape = _shape(a2), _shape(b2)
+
+    def as_matrix_cotangent(g: Any) -> Any:
+        shape = _shape(g)
+        if len(a_shape) == 1:
+            shape = (*shape[:-1], 1, shape[-1]) if len(b_shape) > 1 else shape
+        if len(b_shape) == 1:
+            shape = (*shape, 1)
+        return reshape(g, shape) if shape != _shape(g) else g
+
+    def da(g: Any) -> Any:
+        return reshape(unbroadcast(as_matrix_cotangent(g) @ _swap_last(b2), a2_shape), a_shape)
+
+    def db(g: Any) -> Any:
+        return reshape(unbroadcast(_swap_last(a2) @ as_matrix_cotangent(g), b2_shape), b_shape)
+
+    return da, db
+
+
+_matmul = Primitive("matmul", _matmul_forward, _matmul_vjps)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` with NumPy's rules for 1-d, 2-d and batched operands."""
+    return _matmul(a, b)
+
+
+# --- elementwise functions ------------------------------------------------------------
+
+
+def _sigmoid_forward(x: Any) -> Any:
+    # exp(-log(1 + exp(-x))) keeps full relative precision for large |x| of either sign.
+    return np.exp(-np.logaddexp(0, -x))
+
+
+_exp = Primitive("exp", np.exp, lambda ans, x: (lambda g: g * ans,))
+_log = Primitive("log", np.log, lambda ans, x: (lambda g: g / x,))
+_tanh = Primitive("tanh", np.tanh, lambda ans, x: (lambda g: g * (1 - ans * ans),))
+_sigmoid = Primitive(
+    "sigmoid", _sigmoid_forward, lambda ans, x: (lambda g: g * (ans * (1 - ans)),)
+)
+# The mask `ans > 0` is a plain boolean array, so relu's derivative at 0 is 0.
+_relu = Primitive("relu", lambda x: np.maximum(x, 0), lambda ans, x: (lambda g: g * (ans > 0),))
+
+
+def exp(x: Any) -> Any:
+    """Elementwise ``e**x``."""
+    return _exp(x)
+
+
+def log(x: Any) -> Any:
+    """Elementwise natural logarithm."""
+    return _log(x)
+
+
+def tanh(x: Any) -> Any:
+    """Elementwise hyperbolic tangent."""
+    return _tanh(x)
+
+
+def sigmoid(x: Any) -> Any:
+    """Elementwise logistic function ``1 / (1 + exp(-x))``, computed stably."""
+    return _sigmoid(x)
+
+
+def relu(x: Any) -> Any:
+    """Elementwise ``max(x, 0)``; its derivative at 0 is taken as 0."""
+    return _relu(x)
+
+
+# --- reductions ---------------------------------------------------------------------
+
+
+def _spread(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
+    """Broadcast a reduction's cotangent back over the reduced axes."""
+    if not keepdims:
+        g = reshape(g, _keepdims_shape(shape, axis))
+    return broadcast_to(g, shape)
+
+
+def _reduced_count(shape: tuple[int, ...], axis: Axis) -> int:
+    return int(np.prod([shape[a] for a in _axes(axis, len(shape))], dtype=np.int64))
+
+
+_sum = Primitive(
+    "sum",
+    np.sum,
+    lambda ans, x, axis=None, keepdims=False: (
+        lambda g: _spread(g, _shape(x), axis, keepdims),
+    ),
+)
+_mean = Primitive(
+    "mean",
+    np.mean,
+    lambda ans, x, axis=None, keepdims=False: (
+        lambda g: _spread(g / _reduced_count(_shape(x), axis), _shape(x), axis, keepdims),
+    ),
+)
+
+
+def _extremum_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> tuple[Any]:
+    # Ties share the gradient equally: the mask marks every extremal element.
+    shape = _shape(x)
+    extremum = _data(ans) if keepdims else np.reshape(_data(ans), _keepdims_shape(shape, axis))
+    mask = _data(x) == extremum
+    share = (mask / np.sum(mask, axis=axis, keepdims=True)).astype(np.result_type(_data(x)))
+    return (lambda g: _spread(g, shape, axis, keepdims) * share,)
+
+
+_max = Primitive("max", np.max, _extremum_vjps)
+_min = Primitive("min", np.min, _extremum_vjps)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (all axes when ``None``)."""
+    return _sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (all axes when ``None``)."""
+    return _mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; tied maxima share the gradient equally."""
+    return _max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis``; tied minima share the gradient equally."""
+    return _min(x, axis=axis, keepdims=keepdims)
+
+
+# --- shape ----------------------------------------------------------------------------
+
+_reshape = Primitive(
+    "reshape", np.reshape, lambda ans, x, shape: (lambda g: reshape(g, _shape(x)),)
+)
+
+
+def _transpose_vjps(ans: Any, x: Any, axes: tuple[int, ...] | None = None) -> tuple[Any]:
+    inverse = None if axes is None else tuple(np.argsort(axes))
+    return (lambda g: transpose(g, inverse),)
+
+
+_transpose = Primitive("transpose", np.transpose, _transpose_vjps)
+_broadcast_to = Primitive(
+    "broadcast_to",
+    np.broadcast_to,
+    lambda ans, x, shape: (_unbroadcaster(_shape(x)),),
+)
+
+
+def reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
+    """``x`` with a new shape (one axis may be -1)."""
+    return _reshape(x, shape=shape)
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
+    """Permute axes (reverse them when ``axes`` is ``None``)."""
+    return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` broadcast to ``shape`` (a read-only view of the same data)."""
+    return _broadcast_to(x, shape=tuple(shape))
+
+
+# --- indexing ---------------------------------------------------------------------------
+
+
+def _is_basic(index: Any) -> bool:
+    """True when ``x[index]`` is a view, so no element can be selected twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return builtins.all(
+        p is None or p is Ellipsis or isinstance(p, slice | int | np.integer) for p in parts
+    )
+
+
+def _scatter_add_forward(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)  # repeated indices accumulate
+    return out
+
+
+_getitem = Primitive(
+    "getitem",
+    lambda x, index: x[index],
+    lambda ans, x, index: (lambda g: _scatter_add(g, index=index, shape=_shape(x)),),
+)
+_scatter_add = Primitive(
+    "scatter_add",
+    _scatter_add_forward,
+    lambda ans, g, index, shape: (lambda gg: getitem(gg, index),),
+)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]``: basic slicing or integer-array indexing; repeats accumulate."""
+    if isinstance(index, tuple):
+        index = tuple(_data(i) for i in index)
+    else:
+        index = _data(index)
+    return _getitem(x, index=index)
+
+
+# --- softmax family -----------------------------------------------------------------
+
+
+def _logsumexp_forward(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    shift = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0)  # rows of -inf stay -inf, not nan
+    out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return out if keepdims else np.reshape(out, np.shape(np.sum(x, axis=axis)))
+
+
+def _logsumexp_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> tuple[Any]:
+    shape = _shape(x)
+    return (lambda g: _spread(g, shape, axis, keepdims) * exp(x - _spread(ans, shape, axis, keepdims)),)
+
+
+def _log_softmax_forward(x: Any, axis: int = -1) -> Any:
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _softmax_forward(x: Any, axis: int = -1) -> Any:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+_logsumexp = Primitive("logsumexp", _logsumexp_forward, _logsumexp_vjps)
+_log_softmax = Primitive(
+    "log_softmax",
+    _log_softmax_forward,
+    lambda ans, x, axis=-1: (lambda g: g - exp(ans) * sum(g, axis, keepdims=True),),
+)
+_softmax = Primitive(
+    "softmax",
+    _softmax_forward,
+    lambda ans, x, axis=-1: (lambda g: ans * (g - sum(g * ans, axis, keepdims=True)),),
+)
+
+
+def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """``log(sum(exp(x), axis))`` without overflow."""
+    return _logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """``x - logsumexp(x, axis, keepdims=True)``, computed stably."""
+    return _log_softmax(x, axis=axis)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """``exp(x) / sum(exp(x), axis)``, computed stably."""
+    return _softmax(x, axis=axis)
+
+
+# --- no gradient ----------------------------------------------------------------------
+
+
+def stop_gradient(x: Any) -> Any:
+    """The value of ``x`` as a constant: no gradient flows through it, at any level."""
+    return _data(x)

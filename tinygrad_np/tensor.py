@@ -1,0 +1,407 @@
+"""The engine: Tensor, Tape, Primitive and the backward pass.
+
+A transform (``grad``, ``vjp``, ...) opens a :class:`Tape` and wraps the values it
+differentiates in Tensors bound to that tape. Calling a :class:`Primitive` on a
+bound Tensor computes the result with NumPy and appends one record to the tape:
+the result's node number, the node numbers of the inputs it came from, and one
+vector-Jacobian product (VJP) closure per such input. :func:`backward` walks the
+records in reverse, feeding each output's cotangent through the VJPs of its
+record and summing what arrives at each input. That list of records is the
+Wengert list of the computation.
+
+Transforms nest because tapes have levels. A Tensor of an inner tape holds, as
+its value, a Tensor of the next outer tape (or, at the outermost level, an
+ndarray). A primitive works at the highest level among its arguments: it
+unwraps those, calls itself on the unwrapped values (which records on the outer
+tapes, if any) and wraps the result. VJPs are written with primitives too, so
+the backward pass of an inner tape is itself recorded on the outer ones, which
+is exactly what differentiating a gradient needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["OpRecord", "Primitive", "Tape", "Tensor", "backward"]
+
+VJP = Callable[[Any], Any]
+VJPMaker = Callable[..., Sequence[VJP | None]]
+
+_tape_levels = itertools.count(1)
+
+
+class OpRecord(NamedTuple):
+    """One recorded op, kept only by tapes made with ``log=True`` (see ``tg.trace``).
+
+    ``args`` holds, per positional argument, ``(node or None, shape)``: ``node`` is
+    the tape node of a traced input, ``None`` for a constant.
+    """
+
+    name: str
+    args: tuple[tuple[int | None, tuple[int, ...]], ...]
+    node: int
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+
+class Tape:
+    """A Wengert list: ``records[i] = (output node, parent nodes, parent VJPs)``."""
+
+    __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records")
+
+    def __init__(self, log: bool = False) -> None:
+        self.level = next(_tape_levels)
+        self.records: list[tuple[int, list[int], list[VJP]]] = []
+        self.num_nodes = 0
+        self.alive = True
+        # Filled only for display (tg.trace): input names and every op's signature.
+        self.inputs: list[tuple[str, int, tuple[int, ...], np.dtype[Any]]] = []
+        self.log: list[OpRecord] | None = [] if log else None
+
+    def bind(self, value: Any, name: str = "") -> Tensor:
+        """A new input node of this tape holding ``value``."""
+        node = self.num_nodes
+        self.num_nodes += 1
+        if self.log is not None:
+            self.inputs.append((name, node, tuple(np.shape(_data(value))), _data(value).dtype))
+        return Tensor._bound(value, self, node)
+
+    @property
+    def ops(self) -> list[OpRecord]:
+        if self.log is None:
+            raise ValueError("this tape was not made with log=True; use tg.trace to get one")
+        return self.log
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[OpRecord]:
+        return iter(self.ops)
+
+    def __str__(self) -> str:
+        def fmt(shape: tuple[int, ...]) -> str:
+            return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+        lines = [f"Tape: {len(self.inputs)} inputs, {len(self.ops)} ops"]
+        for name, node, shape, dtype in self.inputs:
+            lines.append(f"  %{node} = input {name} {fmt(shape)} {dtype}")
+        for op in self.ops:
+            args = ", ".join(
+                ("const" if node is None else f"%{node}") + " " + fmt(shape)
+                for node, shape in op.args
+            )
+            lines.append(f"  %{op.node} = {op.name}({args}) -> {fmt(op.shape)} {op.dtype}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _data(x: Any) -> Any:
+    while isinstance(x, Tensor):
+        x = x._value
+    return x
+
+
+class Primitive:
+    """An op: a NumPy implementation and, side by side, a maker of its VJPs.
+
+    ``vjp(ans, *args, **kwargs)`` is called once per traced call with the result
+    and the (unwrapped) arguments, and returns one closure ``g -> gradient`` per
+    positional argument (``None`` where the argument is not differentiable).
+    Closures capture only what their backward needs, so the tape retains no more.
+    """
+
+    __slots__ = ("impl", "name", "vjp")
+
+    def __init__(self, name: str, impl: Callable[..., Any], vjp: VJPMaker) -> None:
+        self.name = name
+        self.impl = impl
+        self.vjp = vjp
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tape: Tape | None = None
+        has_tensor = False
+        for a in args:
+            if isinstance(a, Tensor):
+                has_tensor = True
+                t = a._tape
+                if t is not None and (tape is None or t.level > tape.level):
+                    tape = t
+        if tape is None:
+            if not has_tensor:
+                return self.impl(*args, **kwargs)
+            return Tensor(self.impl(*[_data(a) for a in args], **kwargs))
+        if not tape.alive:
+            raise ValueError(
+                f"{self.name}: a Tensor from a transform that has already returned was used "
+                "(it leaked out of the function being differentiated); use tg.stop_gradient "
+                "or return the value instead of storing it"
+            )
+        vals = [
+            a._value if isinstance(a, Tensor) and (a._tape is tape or a._tape is None) else a
+            for a in args
+        ]
+        ans = self(*vals, **kwargs)
+        vjps = self.vjp(ans, *vals, **kwargs)
+        parents: list[int] = []
+        parent_vjps: list[VJP] = []
+        for a, vjp in zip(args, vjps, strict=True):
+            if vjp is not None and isinstance(a, Tensor) and a._tape is tape:
+                parents.append(a._node)
+                parent_vjps.append(vjp)
+        node = tape.num_nodes
+        tape.num_nodes += 1
+        tape.records.append((node, parents, parent_vjps))
+        if tape.log is not None:
+            tape.log.append(
+                OpRecord(
+                    self.name,
+                    tuple(
+                        (a._node if isinstance(a, Tensor) and a._tape is tape else None,
+                         tuple(np.shape(_data(a))))
+                        for a in args
+                    ),
+                    node,
+                    tuple(np.shape(_data(ans))),
+                    np.asarray(_data(ans)).dtype,
+                )
+            )
+        return Tensor._bound(ans, tape, node)
+
+
+def backward(
+    tape: Tape, seeds: dict[int, Any], wanted: Sequence[int], consume: bool
+) -> list[Any]:
+    """Reverse sweep: cotangents of the ``wanted`` nodes given ``seeds`` at outputs.
+
+    With ``consume`` the records are popped as they are used, so each closure (and
+    the arrays it saved) is freed as soon as its VJP has run; the tape is then
+    spent. Nodes no cotangent reaches come back as ``None``.
+    """
+    cotangents = dict(seeds)
+    records = tape.records
+    sweep = (records.pop() for _ in range(len(records))) if consume else reversed(records)
+    for node, parents, vjps in sweep:
+        g = cotangents.pop(node, None)
+        if g is None:
+            continue
+        for parent, vjp in zip(parents, vjps, strict=True):
+            contribution = vjp(g)
+            previous = cotangents.get(parent)
+            cotangents[parent] = contribution if previous is None else previous + contribution
+    return [cotangents.get(node) for node in wanted]
+
+
+class Tensor:
+    """An array that transforms can trace. ``Tensor(data)`` wraps an array-like.
+
+    Inside a transform the arguments being differentiated arrive as Tensors and
+    every op on them is recorded. ``.data`` is the underlying ndarray.
+    """
+
+    __slots__ = ("_node", "_tape", "_value")
+    # Make `ndarray <op> Tensor` defer to Tensor's reflected operators.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any) -> None:
+        if isinstance(data, Tensor) and data.traced:
+            raise TypeError(
+                "Tensor(traced_tensor) would drop its gradient; use the Tensor itself, "
+                "or tg.stop_gradient(x) if a constant is meant"
+            )
+        self._value = np.asarray(_data(data))
+        self._tape: Tape | None = None
+        self._node = -1
+
+    @classmethod
+    def _bound(cls, value: Any, tape: Tape, node: int) -> Tensor:
+        t = object.__new__(cls)
+        t._value = value
+        t._tape = tape
+        t._node = node
+        return t
+
+    # --- what the Tensor holds -------------------------------------------------
+    @property
+    def data(self) -> Any:
+        """The underlying ndarray (or NumPy scalar), whatever the nesting depth."""
+        return _data(self._value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.data))
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.asarray(self.data).dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def traced(self) -> bool:
+        """Whether ops on this Tensor are being recorded."""
+        return self._tape is not None
+
+    def __repr__(self) -> str:
+        kind = "traced" if self.traced else "constant"
+        return f"Tensor({np.array2string(np.asarray(self.data), prefix='Tensor(')}, {kind})"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d Tensor")
+        return self.shape[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        if self.traced:
+            raise TypeError(
+                "a traced Tensor cannot become an ndarray: its gradient would be lost. "
+                "Use tinygrad_np functions on it, or .data / tg.stop_gradient for a constant."
+            )
+        return np.asarray(self._value, dtype=dtype)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    # --- comparisons give plain boolean arrays: they have no gradient --------------
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _data(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _data(other)
+
+    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+        return self.data == _data(other)
+
+    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+        return self.data != _data(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # --- arithmetic ----------------------------------------------------------------
+    def __add__(self, other: Any) -> Any:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        return ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Any:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Any:
+        return ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __getitem__(self, index: Any) -> Any:
+        return ops.getitem(self, index)
+
+    # --- methods -------------------------------------------------------------------
+    @property
+    def T(self) -> Any:
+        return ops.transpose(self)
+
+    def transpose(self, *axes: Any) -> Any:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], tuple | list)):
+            axes = axes[0]
+        return ops.transpose(self, tuple(axes) if axes else None)
+
+    def reshape(self, *shape: Any) -> Any:
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.min(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None) -> Any:
+        """Indices of the maxima: plain integers, not differentiable."""
+        return np.argmax(self.data, axis=axis)
+
+    def exp(self) -> Any:
+        return ops.exp(self)
+
+    def log(self) -> Any:
+        return ops.log(self)
+
+    def tanh(self) -> Any:
+        return ops.tanh(self)
+
+    def sigmoid(self) -> Any:
+        return ops.sigmoid(self)
+
+    def relu(self) -> Any:
+        return ops.relu(self)
+
+    def softmax(self, axis: int = -1) -> Any:
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Any:
+        return ops.log_softmax(self, axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.logsumexp(self, axis, keepdims)
+
+
+from tinygrad_np import ops  # noqa: E402  (ops needs Tensor; Tensor's methods need ops)

@@ -1,0 +1,249 @@
+"""Transforms: functions that take a function and return its derivative.
+
+All of them run the function once on Tensors bound to a fresh tape (the forward
+pass records) and then sweep the tape backwards. ``value_and_grad`` and ``vjp``
+share that machinery; ``grad`` and ``hvp`` are built on ``value_and_grad``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinygrad_np import ops
+from tinygrad_np.tensor import Tape, Tensor, _data, backward
+from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
+
+__all__ = ["grad", "hvp", "trace", "value_and_grad", "vjp"]
+
+ArgNums = int | tuple[int, ...]
+
+
+class _BoundArg:
+    """One differentiated argument: its structure, tape nodes and original leaves."""
+
+    __slots__ = ("leaves", "nodes", "treedef")
+
+    def __init__(self, leaves: list[Any], nodes: list[int], treedef: TreeDef) -> None:
+        self.leaves, self.nodes, self.treedef = leaves, nodes, treedef
+
+
+def _where(argnum: int, path: tuple[Any, ...]) -> str:
+    return f"argument {argnum}" + (path_str(path) if path else "")
+
+
+def _float_value(leaf: Any, where: str, transform: str) -> Any:
+    """The value to trace for one leaf, after checking it can have a gradient."""
+    if isinstance(leaf, Tensor):
+        value = leaf if leaf.traced else leaf.data
+    elif isinstance(leaf, np.ndarray | np.generic | int | float | bool | complex):
+        value = np.asarray(leaf)
+    else:
+        raise TypeError(
+            f"{transform}: {where} is a {type(leaf).__name__} ({leaf!r:.40}), not an array; "
+            "every leaf of a differentiated argument must be a float array or scalar"
+        )
+    dtype = np.asarray(_data(value)).dtype
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(
+            f"{transform}: cannot differentiate with respect to {where} of dtype {dtype}: "
+            "only floating-point arrays have gradients (cast it with .astype(np.float64), "
+            "or leave it out of argnums)"
+        )
+    return value
+
+
+def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _BoundArg]:
+    leaves, treedef = tree_flatten(arg)
+    paths = tree_paths(arg)
+    bound, nodes = [], []
+    for path, leaf in zip(paths, leaves, strict=True):
+        value = _float_value(leaf, _where(argnum, path), transform)
+        tensor = tape.bind(value, f"arg{argnum}{path_str(path) if path else ''}")
+        bound.append(tensor)
+        nodes.append(tensor._node)
+    return tree_unflatten(treedef, bound), _BoundArg(leaves, nodes, treedef)
+
+
+def _normalize_argnums(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    out = []
+    for n in nums:
+        if not -nargs <= n < nargs:
+            raise ValueError(
+                f"{transform}: argnums {n} is out of range for a call with {nargs} "
+                "positional arguments"
+            )
+        out.append(n % nargs)
+    return tuple(out)
+
+
+def _run(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    argnums: tuple[int, ...],
+    transform: str,
+    log: bool = False,
+) -> tuple[Tape, Any, list[_BoundArg]]:
+    """Call ``f`` with the ``argnums`` arguments bound to a new tape."""
+    tape = Tape(log=log)
+    call_args = list(args)
+    bound = []
+    for n in argnums:
+        call_args[n], b = _bind(tape, args[n], n, transform)
+        bound.append(b)
+    try:
+        out = f(*call_args, **kwargs)
+    finally:
+        tape.alive = False
+    return tape, out, bound
+
+
+def _lower(x: Any, tape: Tape) -> Any:
+    """A traced value of ``tape`` as seen by the level outside it."""
+    return x._value if isinstance(x, Tensor) and x._tape is tape else x
+
+
+def _gradient(cotangent: Any, leaf: Any) -> Any:
+    """A leaf's gradient with the leaf's shape and dtype (zeros if nothing reached it)."""
+    shape, dtype = np.shape(_data(leaf)), np.asarray(_data(leaf)).dtype
+    if cotangent is None:
+        cotangent = np.zeros(shape, dtype)
+    elif not isinstance(cotangent, Tensor):
+        cotangent = np.asarray(cotangent)
+        if cotangent.shape != shape:
+            raise RuntimeError(f"internal error: gradient of shape {cotangent.shape} for {shape}")
+        if cotangent.dtype != dtype:
+            cotangent = cotangent.astype(dtype)
+        elif not cotangent.flags.writeable:  # a broadcast view: give the caller its own array
+            cotangent = cotangent.copy()
+    if isinstance(cotangent, np.ndarray) and not isinstance(leaf, np.ndarray | Tensor):
+        return cotangent[()]  # a scalar argument gets a NumPy scalar gradient
+    return cotangent
+
+
+def _gradients(bound: _BoundArg, cotangents: dict[int, Any]) -> Any:
+    grads = [_gradient(cotangents.get(n), leaf) for n, leaf in zip(bound.nodes, bound.leaves)]
+    return tree_unflatten(bound.treedef, grads)
+
+
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
+    """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)``.
+
+    ``vjp_fn(cotangent)``, with ``cotangent`` shaped like ``out``, returns the
+    tuple of gradients of ``sum(cotangent * out)``, one per primal, each shaped
+    like its primal. It may be called any number of times.
+    """
+    tape, out, bound = _run(f, primals, {}, tuple(range(len(primals))), "vjp")
+    out_leaves, out_def = tree_flatten(out)
+    out_value = tree_unflatten(out_def, [_lower(x, tape) for x in out_leaves])
+    wanted = [n for b in bound for n in b.nodes]
+
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        ct_leaves, ct_def = tree_flatten(cotangent)
+        if ct_def != out_def:
+            raise ValueError("vjp_fn: the cotangent must have the structure of the output")
+        seeds: dict[int, Any] = {}
+        for path, leaf, ct in zip(tree_paths(out), out_leaves, ct_leaves, strict=True):
+            ct = ct if isinstance(ct, Tensor) else np.asarray(ct)
+            if np.shape(_data(ct)) != np.shape(_data(leaf)):
+                raise ValueError(
+                    f"vjp_fn: cotangent{path_str(path) if path else ''} has shape "
+                    f"{np.shape(_data(ct))} but the output has shape {np.shape(_data(leaf))}"
+                )
+            if isinstance(leaf, Tensor) and leaf._tape is tape:
+                previous = seeds.get(leaf._node)
+                seeds[leaf._node] = ct if previous is None else previous + ct
+        found = backward(tape, seeds, wanted, consume=False)
+        cotangents = dict(zip(wanted, found, strict=True))
+        return tuple(_gradients(b, cotangents) for b in bound)
+
+    return out_value, vjp_fn
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """``f``'s value and its gradient with respect to the ``argnums`` arguments.
+
+    ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux``). The result is
+    ``(value, grads)``, or ``((value, aux), grads)``; ``grads`` is shaped like the
+    argument (a pytree for a pytree), or a tuple of those when ``argnums`` is a tuple.
+    """
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
+        nums = _normalize_argnums(argnums, len(args), "grad")
+        tape, out, bound = _run(f, args, kwargs, nums, "grad")
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError(
+                    f"has_aux=True: f must return a pair (loss, aux), got {type(out).__name__}"
+                )
+            loss, aux = out
+        else:
+            loss, aux = out, None
+        shape = np.shape(_data(loss))
+        if shape != ():
+            raise ValueError(
+                f"grad needs f to return a scalar, but it returned shape {shape}; "
+                "use tg.vjp to differentiate a non-scalar output"
+            )
+        cotangents: dict[int, Any] = {}
+        if isinstance(loss, Tensor) and loss._tape is tape:
+            wanted = [n for b in bound for n in b.nodes]
+            seed = np.ones((), loss.dtype)
+            found = backward(tape, {loss._node: seed}, wanted, consume=True)
+            cotangents = dict(zip(wanted, found, strict=True))
+        grads = [_gradients(b, cotangents) for b in bound]
+        result = grads[0] if isinstance(argnums, int) else tuple(grads)
+        value = _lower(loss, tape)
+        if has_aux:
+            leaves, treedef = tree_flatten(aux)
+            return (value, tree_unflatten(treedef, [_lower(x, tape) for x in leaves])), result
+        return value, result
+
+    return value_and_grad_f
+
+
+def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """The gradient of scalar-valued ``f`` (``(grads, aux)`` with ``has_aux``)."""
+    value_and_grad_f = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        value, grads = value_and_grad_f(*args, **kwargs)
+        return (grads, value[1]) if has_aux else grads
+
+    return grad_f
+
+
+def _tree_vdot(a: Any, b: Any) -> Any:
+    a_leaves, a_def = tree_flatten(a)
+    b_leaves, b_def = tree_flatten(b)
+    if a_def != b_def:
+        raise ValueError("hvp: the direction v must have the structure of x")
+    total: Any = 0.0
+    for x, y in zip(a_leaves, b_leaves, strict=True):
+        total = total + ops.sum(x * y)
+    return total
+
+
+def hvp(f: Callable[[Any], Any], x: Any, v: Any) -> Any:
+    """Hessian of scalar ``f`` at ``x`` times ``v`` (reverse over reverse)."""
+    return grad(lambda y: _tree_vdot(grad(f)(y), v))(x)
+
+
+def trace(f: Callable[..., Any], *args: Any, argnums: ArgNums = 0, **kwargs: Any) -> Tape:
+    """Run ``f(*args)`` once and return its tape; ``print`` it to see every op.
+
+    The ``argnums`` arguments are traced (as ``grad`` would); the rest appear as
+    constants.
+    """
+    nums = _normalize_argnums(argnums, len(args), "trace")
+    tape, _, _ = _run(f, args, kwargs, nums, "trace", log=True)
+    return tape

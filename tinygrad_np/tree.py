@@ -1,0 +1,127 @@
+"""Pytrees: nested dicts, lists and tuples whose leaves are arrays.
+
+Model parameters, gradients and optimizer state are all pytrees, so one set of
+functions (flatten, unflatten, map) serves all three. A leaf's *path* is the
+sequence of keys and indices that reaches it, shown as ``['W1']`` or ``[0][2]``
+in error messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+__all__ = [
+    "TreeDef",
+    "path_str",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_map",
+    "tree_paths",
+    "tree_unflatten",
+]
+
+Path = tuple[Any, ...]
+
+
+class TreeDef(NamedTuple):
+    """The structure of a pytree with its leaves taken out.
+
+    ``kind`` is ``"leaf"``, ``"dict"``, ``"list"`` or ``"tuple"``; ``keys`` holds a
+    dict's keys in order (empty otherwise); ``children`` the sub-structures.
+    """
+
+    kind: str
+    keys: tuple[Any, ...]
+    children: tuple[TreeDef, ...]
+
+    @property
+    def num_leaves(self) -> int:
+        if self.kind == "leaf":
+            return 1
+        return sum(child.num_leaves for child in self.children)
+
+
+LEAF = TreeDef("leaf", (), ())
+
+
+def path_str(path: Path) -> str:
+    """``("layers", 0, "W")`` -> ``"['layers'][0]['W']"``; the root is ``"<root>"``."""
+    return "".join(f"[{key!r}]" for key in path) or "<root>"
+
+
+def _walk(tree: Any, path: Path) -> Iterator[tuple[Path, Any]]:
+    if isinstance(tree, dict):
+        for key, child in tree.items():
+            yield from _walk(child, (*path, key))
+    elif isinstance(tree, list | tuple) and not _is_namedtuple(tree):
+        for i, child in enumerate(tree):
+            yield from _walk(child, (*path, i))
+    else:
+        yield path, tree
+
+
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def _structure(tree: Any) -> TreeDef:
+    if isinstance(tree, dict):
+        return TreeDef("dict", tuple(tree), tuple(_structure(v) for v in tree.values()))
+    if isinstance(tree, list | tuple) and not _is_namedtuple(tree):
+        kind = "list" if isinstance(tree, list) else "tuple"
+        return TreeDef(kind, (), tuple(_structure(v) for v in tree))
+    return LEAF
+
+
+def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+    """Leaves in a fixed order (dicts in insertion order) and the structure."""
+    return [leaf for _, leaf in _walk(tree, ())], _structure(tree)
+
+
+def tree_paths(tree: Any) -> list[Path]:
+    """The path of every leaf, in ``tree_flatten`` order."""
+    return [path for path, _ in _walk(tree, ())]
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    return tree_flatten(tree)[0]
+
+
+def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
+    """Inverse of ``tree_flatten``."""
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"tree has {treedef.num_leaves} leaves, got {len(leaves)} values")
+    it = iter(leaves)
+
+    def build(td: TreeDef) -> Any:
+        if td.kind == "leaf":
+            return next(it)
+        children = [build(c) for c in td.children]
+        if td.kind == "dict":
+            return dict(zip(td.keys, children, strict=True))
+        return children if td.kind == "list" else tuple(children)
+
+    return build(treedef)
+
+
+def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``fn`` leaf-wise to ``tree`` and trees of the same structure."""
+    leaves, treedef = tree_flatten(tree)
+    others = []
+    for other in rest:
+        other_leaves, other_def = tree_flatten(other)
+        if other_def != treedef:
+            raise ValueError(f"tree structures differ: {_difference(tree, other)}")
+        others.append(other_leaves)
+    return tree_unflatten(treedef, [fn(*xs) for xs in zip(leaves, *others, strict=True)])
+
+
+def _difference(a: Any, b: Any) -> str:
+    paths_a, paths_b = tree_paths(a), tree_paths(b)
+    for pa, pb in zip(paths_a, paths_b, strict=False):
+        if pa != pb:
+            return f"leaf {path_str(pa)} in the first tree meets {path_str(pb)} in the other"
+    if len(paths_a) != len(paths_b):
+        return f"{len(paths_a)} leaves vs {len(paths_b)}"
+    return "same leaf paths but different container types (dict/list/tuple)"
