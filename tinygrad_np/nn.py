@@ -56,7 +56,9 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
         np.issubdtype(label_values.dtype, np.integer)
         or np.issubdtype(label_values.dtype, np.floating)
     ):
-        raise TypeError(f"cross_entropy: labels must be integers or floats, not {label_values.dtype}")
+        raise TypeError(
+            f"cross_entropy: labels must be integers or floats, not {label_values.dtype}"
+        )
     if np.issubdtype(label_values.dtype, np.integer):
         if label_values.shape != (n,):
             raise ValueError(

@@ -38,6 +38,7 @@ __all__ = [
     "pow",
     "relu",
     "reshape",
+    "scatter_add",
     "sigmoid",
     "softmax",
     "stop_gradient",
@@ -118,9 +119,9 @@ _neg = Primitive("neg", np.negative, lambda ans, x: (lambda g: -g,))
 
 def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     if isinstance(y, int | float) and y == 0:
-        dx = lambda g: unbroadcast(g * 0, _shape(x))  # noqa: E731  (d/dx x**0 = 0, even at x = 0)
+        dx = lambda g: unbroadcast(g * 0, _shape(x))
     else:
-        dx = lambda g: unbroadcast(g * y * x ** (y - 1), _shape(x))  # noqa: E731
+        dx = lambda g: unbroadcast(g * y * x ** (y - 1), _shape(x))
     return dx, lambda g: unbroadcast(g * ans * log(x), _shape(y))
 
 
@@ -152,7 +153,7 @@ def neg(x: Any) -> Any:
     return _neg(x)
 
 
-def pow(x: Any, y: Any) -> Any:  # noqa: A001  (the familiar name)
+def pow(x: Any, y: Any) -> Any:
     """``x ** y``; differentiable in ``x`` and, where ``x > 0``, in ``y``."""
     return _pow(x, y)
 
@@ -222,9 +223,7 @@ def _sigmoid_forward(x: Any) -> Any:
 _exp = Primitive("exp", np.exp, lambda ans, x: (lambda g: g * ans,))
 _log = Primitive("log", np.log, lambda ans, x: (lambda g: g / x,))
 _tanh = Primitive("tanh", np.tanh, lambda ans, x: (lambda g: g * (1 - ans * ans),))
-_sigmoid = Primitive(
-    "sigmoid", _sigmoid_forward, lambda ans, x: (lambda g: g * (ans * (1 - ans)),)
-)
+_sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda ans, x: (lambda g: g * (ans * (1 - ans)),))
 # The mask `ans > 0` is a plain boolean array, so relu's derivative at 0 is 0.
 _relu = Primitive("relu", lambda x: np.maximum(x, 0), lambda ans, x: (lambda g: g * (ans > 0),))
 
@@ -271,9 +270,7 @@ def _reduced_count(shape: tuple[int, ...], axis: Axis) -> int:
 _sum = Primitive(
     "sum",
     np.sum,
-    lambda ans, x, axis=None, keepdims=False: (
-        lambda g: _spread(g, _shape(x), axis, keepdims),
-    ),
+    lambda ans, x, axis=None, keepdims=False: (lambda g: _spread(g, _shape(x), axis, keepdims),),
 )
 _mean = Primitive(
     "mean",
@@ -297,7 +294,7 @@ _max = Primitive("max", np.max, _extremum_vjps)
 _min = Primitive("min", np.min, _extremum_vjps)
 
 
-def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Sum over ``axis`` (all axes when ``None``)."""
     return _sum(x, axis=axis, keepdims=keepdims)
 
@@ -307,12 +304,12 @@ def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     return _mean(x, axis=axis, keepdims=keepdims)
 
 
-def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
     return _max(x, axis=axis, keepdims=keepdims)
 
 
-def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis``; tied minima share the gradient equally."""
     return _min(x, axis=axis, keepdims=keepdims)
 
@@ -375,13 +372,18 @@ def _scatter_add_forward(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
 _getitem = Primitive(
     "getitem",
     lambda x, index: x[index],
-    lambda ans, x, index: (lambda g: _scatter_add(g, index=index, shape=_shape(x)),),
+    lambda ans, x, index: (lambda g: scatter_add(g, index, _shape(x)),),
 )
 _scatter_add = Primitive(
     "scatter_add",
     _scatter_add_forward,
     lambda ans, g, index, shape: (lambda gg: getitem(gg, index),),
 )
+
+
+def scatter_add(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the transpose of ``x[index]``)."""
+    return _scatter_add(g, index=index, shape=shape)
 
 
 def getitem(x: Any, index: Any) -> Any:
@@ -405,7 +407,9 @@ def _logsumexp_forward(x: Any, axis: Axis = None, keepdims: bool = False) -> Any
 
 def _logsumexp_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> tuple[Any]:
     shape = _shape(x)
-    return (lambda g: _spread(g, shape, axis, keepdims) * exp(x - _spread(ans, shape, axis, keepdims)),)
+    return (
+        lambda g: _spread(g, shape, axis, keepdims) * exp(x - _spread(ans, shape, axis, keepdims)),
+    )
 
 
 def _log_softmax_forward(x: Any, axis: int = -1) -> Any:

@@ -164,8 +164,10 @@ class Primitive:
                 OpRecord(
                     self.name,
                     tuple(
-                        (a._node if isinstance(a, Tensor) and a._tape is tape else None,
-                         tuple(np.shape(_data(a))))
+                        (
+                            a._node if isinstance(a, Tensor) and a._tape is tape else None,
+                            tuple(np.shape(_data(a))),
+                        )
                         for a in args
                     ),
                     node,
@@ -176,9 +178,7 @@ class Primitive:
         return Tensor._bound(ans, tape, node)
 
 
-def backward(
-    tape: Tape, seeds: dict[int, Any], wanted: Sequence[int], consume: bool
-) -> list[Any]:
+def backward(tape: Tape, seeds: dict[int, Any], wanted: Sequence[int], consume: bool) -> list[Any]:
     """Reverse sweep: cotangents of the ``wanted`` nodes given ``seeds`` at outputs.
 
     With ``consume`` the records are popped as they are used, so each closure (and
@@ -294,10 +294,10 @@ class Tensor:
     def __ge__(self, other: Any) -> Any:
         return self.data >= _data(other)
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         return self.data == _data(other)
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         return self.data != _data(other)
 
     __hash__ = None  # type: ignore[assignment]
@@ -355,8 +355,8 @@ class Tensor:
 
     def transpose(self, *axes: Any) -> Any:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], tuple | list)):
-            axes = axes[0]
-        return ops.transpose(self, tuple(axes) if axes else None)
+            return ops.transpose(self, None if axes[0] is None else tuple(axes[0]))
+        return ops.transpose(self, axes or None)
 
     def reshape(self, *shape: Any) -> Any:
         if len(shape) == 1 and isinstance(shape[0], tuple | list):

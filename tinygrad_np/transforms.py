@@ -127,7 +127,10 @@ def _gradient(cotangent: Any, leaf: Any) -> Any:
 
 
 def _gradients(bound: _BoundArg, cotangents: dict[int, Any]) -> Any:
-    grads = [_gradient(cotangents.get(n), leaf) for n, leaf in zip(bound.nodes, bound.leaves)]
+    grads = [
+        _gradient(cotangents.get(n), leaf)
+        for n, leaf in zip(bound.nodes, bound.leaves, strict=True)
+    ]
     return tree_unflatten(bound.treedef, grads)
 
 
