@@ -401,7 +401,8 @@ def getitem(x: Any, index: Any) -> Any:
 def _logsumexp_forward(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     shift = np.max(x, axis=axis, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0)  # rows of -inf stay -inf, not nan
-    out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for such rows
+        out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
     return out if keepdims else np.reshape(out, np.shape(np.sum(x, axis=axis)))
 
 
