@@ -96,7 +96,7 @@ def test_value_and_grad_returns_value_then_gradient():
 
 
 def test_argnums_tuple_gives_a_tuple_of_gradients():
-    f = lambda a, b, c: tg.sum(a * b) + c  # noqa: E731
+    f = lambda a, b, c: tg.sum(a * b) + c
     ga, gc_ = tg.grad(f, argnums=(0, 2))(np.array([1.0, 2.0]), np.array([3.0, 4.0]), 5.0)
     np.testing.assert_array_equal(ga, [3.0, 4.0])
     assert gc_ == 1.0 and isinstance(gc_, np.float64)
@@ -133,7 +133,7 @@ def test_function_independent_of_its_argument_has_zero_gradient():
 
 def test_float32_in_float32_out_with_python_scalars():
     x = rng.standard_normal((4, 3)).astype(np.float32)
-    f = lambda x: tg.mean(tg.exp(x * 0.5) / 3 + 1.0) ** 2  # noqa: E731
+    f = lambda x: tg.mean(tg.exp(x * 0.5) / 3 + 1.0) ** 2
     value, g = tg.value_and_grad(f)(x)
     assert value.dtype == np.float32 and g.dtype == np.float32
 
@@ -204,7 +204,7 @@ def test_hessian_of_softmax_cross_entropy_is_diag_p_minus_ppT_over_n():
     logits = rng.standard_normal((n, c))
     labels = rng.integers(0, c, n)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    loss = lambda z: tg.nn.cross_entropy(z, labels)  # noqa: E731
+    loss = lambda z: tg.nn.cross_entropy(z, labels)
     for _ in range(3):
         v = rng.standard_normal((n, c))
         expected = np.stack([(np.diag(p[i]) - np.outer(p[i], p[i])) @ v[i] for i in range(n)]) / n
@@ -214,7 +214,7 @@ def test_hessian_of_softmax_cross_entropy_is_diag_p_minus_ppT_over_n():
 def test_hvp_on_a_pytree_matches_the_analytic_hessian():
     # f(W, b) = sum((W @ x + b) ** 2) / 2 has H = [[x x^T (per row), x], [x^T, 1]].
     x = rng.standard_normal(3)
-    f = lambda p: tg.sum((p["W"] @ x + p["b"]) ** 2) / 2  # noqa: E731
+    f = lambda p: tg.sum((p["W"] @ x + p["b"]) ** 2) / 2
     params = {"W": rng.standard_normal((2, 3)), "b": rng.standard_normal(2)}
     v = {"W": rng.standard_normal((2, 3)), "b": rng.standard_normal(2)}
     hv = tg.hvp(f, params, v)
