@@ -53,8 +53,10 @@ Axis = int | tuple[int, ...] | None
 
 
 def _shape(x: Any) -> tuple[int, ...]:
+    if isinstance(x, float | int):
+        return ()
     shape = getattr(x, "shape", None)
-    return tuple(shape) if shape is not None else np.shape(x)
+    return np.shape(x) if shape is None else tuple(shape)
 
 
 def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -79,50 +81,59 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
     )
-    return reshape(sum(g, axes) if axes else g, shape)
+    g = sum(g, axes) if axes else g
+    return g if _shape(g) == shape else reshape(g, shape)
 
 
-def _unbroadcaster(shape: tuple[int, ...]) -> Any:
+def _identity(g: Any) -> Any:
+    return g
+
+
+def _sum_to(shape: tuple[int, ...], ans: Any) -> Any:
+    """The VJP of broadcasting an operand of ``shape`` up to the shape of ``ans``."""
+    if shape == _shape(ans):
+        return _identity
     return lambda g: unbroadcast(g, shape)
 
 
 # --- elementwise arithmetic ---------------------------------------------------------
 
+# `to_x = _sum_to(shape(x), ans)` sums a cotangent of ans's shape back to x's shape.
 _add = Primitive(
     "add",
     np.add,
-    lambda ans, x, y: (_unbroadcaster(_shape(x)), _unbroadcaster(_shape(y))),
+    lambda ans, x, y: (_sum_to(_shape(x), ans), _sum_to(_shape(y), ans)),
 )
-_sub = Primitive(
-    "sub",
-    np.subtract,
-    lambda ans, x, y: (_unbroadcaster(_shape(x)), lambda g: unbroadcast(-g, _shape(y))),
-)
-_mul = Primitive(
-    "mul",
-    np.multiply,
-    lambda ans, x, y: (
-        lambda g: unbroadcast(g * y, _shape(x)),
-        lambda g: unbroadcast(g * x, _shape(y)),
-    ),
-)
-_div = Primitive(
-    "div",
-    np.divide,
-    lambda ans, x, y: (
-        lambda g: unbroadcast(g / y, _shape(x)),
-        lambda g: unbroadcast(-g * ans / y, _shape(y)),
-    ),
-)
+
+
+def _sub_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_y = _sum_to(_shape(y), ans)
+    return _sum_to(_shape(x), ans), lambda g: to_y(-g)
+
+
+def _mul_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    return lambda g: to_x(g * y), lambda g: to_y(g * x)
+
+
+def _div_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    return lambda g: to_x(g / y), lambda g: to_y(-g * ans / y)
+
+
+_sub = Primitive("sub", np.subtract, _sub_vjps)
+_mul = Primitive("mul", np.multiply, _mul_vjps)
+_div = Primitive("div", np.divide, _div_vjps)
 _neg = Primitive("neg", np.negative, lambda ans, x: (lambda g: -g,))
 
 
 def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
     if isinstance(y, int | float) and y == 0:
-        dx = lambda g: unbroadcast(g * 0, _shape(x))
+        dx = lambda g: to_x(g * 0)  # d/dx x**0 = 0, even at x = 0
     else:
-        dx = lambda g: unbroadcast(g * y * x ** (y - 1), _shape(x))
-    return dx, lambda g: unbroadcast(g * ans * log(x), _shape(y))
+        dx = lambda g: to_x(g * y * x ** (y - 1))
+    return dx, lambda g: to_y(g * ans * log(x))
 
 
 _pow = Primitive("pow", np.power, _pow_vjps)
@@ -180,6 +191,8 @@ def _swap_last(x: Any) -> Any:
 
 def _matmul_vjps(ans: Any, a: Any, b: Any) -> tuple[Any, Any]:
     a_shape, b_shape = _shape(a), _shape(b)
+    if len(a_shape) == 2 and len(b_shape) == 2:  # the common case, kept short
+        return (lambda g: g @ transpose(b)), (lambda g: transpose(a) @ g)
     if len(a_shape) == 1 and len(b_shape) == 1:  # inner product
         return (lambda g: g * b), (lambda g: g * a)
     # Treat a 1-d operand as a matrix with a unit axis, as NumPy does, then drop it.
@@ -330,7 +343,7 @@ _transpose = Primitive("transpose", np.transpose, _transpose_vjps)
 _broadcast_to = Primitive(
     "broadcast_to",
     np.broadcast_to,
-    lambda ans, x, shape: (_unbroadcaster(_shape(x)),),
+    lambda ans, x, shape: (_sum_to(_shape(x), ans),),
 )
 
 

@@ -49,13 +49,13 @@ class OpRecord(NamedTuple):
 
 
 class Tape:
-    """A Wengert list: ``records[i] = (output node, parent nodes, parent VJPs)``."""
+    """A Wengert list: ``records[i] = (output node, [(input node, its VJP), ...])``."""
 
     __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records")
 
     def __init__(self, log: bool = False) -> None:
         self.level = next(_tape_levels)
-        self.records: list[tuple[int, list[int], list[VJP]]] = []
+        self.records: list[tuple[int, list[tuple[int, VJP]]]] = []
         self.num_nodes = 0
         self.alive = True
         # Filled only for display (tg.trace): input names and every op's signature.
@@ -109,6 +109,7 @@ def _data(x: Any) -> Any:
 class Primitive:
     """An op: a NumPy implementation and, side by side, a maker of its VJPs.
 
+    ``impl(*args, **kwargs)`` gets NumPy values and returns an ndarray or NumPy scalar.
     ``vjp(ans, *args, **kwargs)`` is called once per traced call with the result
     and the (unwrapped) arguments, and returns one closure ``g -> gradient`` per
     positional argument (``None`` where the argument is not differentiable).
@@ -144,21 +145,29 @@ class Primitive:
                 "(it leaked out of the function being differentiated); use tg.stop_gradient "
                 "or return the value instead of storing it"
             )
-        vals = [
-            a._value if isinstance(a, Tensor) and (a._tape is tape or a._tape is None) else a
-            for a in args
-        ]
-        ans = self(*vals, **kwargs)
+        vals = []
+        traced = []  # positions of the arguments recorded on this tape
+        nested = False
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                if a._tape is tape:
+                    traced.append(i)
+                    a = a._value
+                elif a._tape is None:
+                    a = a._value
+                nested = nested or isinstance(a, Tensor)
+            vals.append(a)
+        # With Tensors of outer tapes among the values, calling ourselves records there too.
+        ans = self(*vals, **kwargs) if nested else self.impl(*vals, **kwargs)
         vjps = self.vjp(ans, *vals, **kwargs)
-        parents: list[int] = []
-        parent_vjps: list[VJP] = []
-        for a, vjp in zip(args, vjps, strict=True):
-            if vjp is not None and isinstance(a, Tensor) and a._tape is tape:
-                parents.append(a._node)
-                parent_vjps.append(vjp)
         node = tape.num_nodes
-        tape.num_nodes += 1
-        tape.records.append((node, parents, parent_vjps))
+        tape.num_nodes = node + 1
+        edges = []
+        for i in traced:
+            vjp = vjps[i]
+            if vjp is not None:  # None marks an argument with no gradient
+                edges.append((args[i]._node, vjp))
+        tape.records.append((node, edges))
         if tape.log is not None:
             tape.log.append(
                 OpRecord(
@@ -188,11 +197,11 @@ def backward(tape: Tape, seeds: dict[int, Any], wanted: Sequence[int], consume: 
     cotangents = dict(seeds)
     records = tape.records
     sweep = (records.pop() for _ in range(len(records))) if consume else reversed(records)
-    for node, parents, vjps in sweep:
+    for node, edges in sweep:
         g = cotangents.pop(node, None)
         if g is None:
             continue
-        for parent, vjp in zip(parents, vjps, strict=True):
+        for parent, vjp in edges:
             contribution = vjp(g)
             previous = cotangents.get(parent)
             cotangents[parent] = contribution if previous is None else previous + contribution
@@ -236,11 +245,11 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(np.shape(self.data))
+        return _data(self._value).shape  # type: ignore[no-any-return]
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return np.asarray(self.data).dtype
+        return _data(self._value).dtype  # type: ignore[no-any-return]
 
     @property
     def ndim(self) -> int:
