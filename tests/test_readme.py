@@ -1,0 +1,36 @@
+"""The README's examples run and its printed output is what the code prints."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def fenced_blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def test_the_first_example_trains_one_step():
+    namespace = {}
+    exec(compile(fenced_blocks("python")[0], "README.md", "exec"), namespace)
+    params, grads = namespace["params"], namespace["grads"]
+    assert set(grads) == {"W1", "b1", "W2", "b2"}
+    assert np.isfinite(namespace["value"]) and namespace["value"] > 0
+    assert all(params[k].shape == grads[k].shape for k in params)
+
+
+def test_the_printed_tape_is_what_trace_prints():
+    namespace = {}
+    exec(compile(fenced_blocks("python")[0], "README.md", "exec"), namespace)
+    tg = namespace["tg"]
+    tape = tg.trace(namespace["loss"], namespace["params"], namespace["X"], namespace["y"])
+    assert fenced_blocks("text")[0].strip() == str(tape)
+
+
+def test_ci_runs_the_readme_test_command():
+    marker = README.index("<!-- test-command -->")
+    command = fenced_blocks("bash")[1].strip()
+    assert README.index(command) > marker
+    assert "pytest" in command and "pip install" in command
