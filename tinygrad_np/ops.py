@@ -471,3 +471,186 @@ def softmax(x: Any, axis: int = -1) -> Any:
 def stop_gradient(x: Any) -> Any:
     """The value of ``x`` as a constant: no gradient flows through it, at any level."""
     return _data(x)
+
+
+# --- ops NumPy code needs (maximum, minimum, where, clip, ...) ------------------------------
+# tinygrad_np.numpy_dispatch maps NumPy's spellings (np.maximum, np.where, np.dot, ...) onto
+# these; they are public too (tg.maximum, ...). Where a derivative does not exist we choose:
+#   * A plain (non-Tensor) number or array facing a Tensor is a bound: np.maximum(z, c),
+#     np.minimum(z, c) and np.clip(z, lo, hi) pass the gradient to z only where z is strictly
+#     beyond the bound, or strictly inside the bounds. So np.maximum(0, z) is tg.relu, with
+#     derivative 0 at z == 0, whichever side the 0 is written on.
+#   * Two Tensors that tie share the gradient equally, as tied maxima of tg.max do, so
+#     np.maximum(x, x) has derivative 1, like x.
+#   * abs has derivative 0 at 0 (np.sign's value there).
+# Masks and weights are plain arrays built from the data: they are piecewise constant.
+
+from tinygrad_np.tensor import Tensor  # noqa: E402  (ops.py's imports belong to the engine owner)
+
+__all__ += [
+    "absolute",
+    "clip",
+    "dot",
+    "expm1",
+    "log1p",
+    "maximum",
+    "minimum",
+    "sqrt",
+    "square",
+    "where",
+]
+
+
+def _pairwise_extremum_vjps(wins: Any) -> Any:
+    """VJPs of an elementwise max or min; ``wins(a, b)`` marks where ``a`` is the result."""
+
+    def vjps(ans: Any, x: Any, y: Any, tie_share: float) -> tuple[Any, Any]:
+        x_data, y_data = _data(x), _data(y)
+        x_wins, y_wins = wins(x_data, y_data), wins(y_data, x_data)
+        if tie_share:
+            dtype = np.result_type(_data(ans))
+            ties = (x_data == y_data) * dtype.type(tie_share)
+            x_wins, y_wins = x_wins + ties, y_wins + ties  # weights in ans's dtype
+        to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+        return lambda g: to_x(g * x_wins), lambda g: to_y(g * y_wins)
+
+    return vjps
+
+
+_maximum = Primitive(
+    "maximum",
+    lambda x, y, tie_share: np.maximum(x, y),
+    _pairwise_extremum_vjps(np.greater),
+)
+_minimum = Primitive(
+    "minimum",
+    lambda x, y, tie_share: np.minimum(x, y),
+    _pairwise_extremum_vjps(np.less),
+)
+
+
+def _tie_share(x: Any, y: Any) -> float:
+    return 0.5 if isinstance(x, Tensor) and isinstance(y, Tensor) else 0.0
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """Elementwise maximum with broadcasting.
+
+    Where ``x == y``: two Tensors share the gradient equally; a plain number or array is a
+    bound, and the Tensor gets no gradient there (``maximum(z, 0)`` is ``relu``).
+    """
+    return _maximum(x, y, tie_share=_tie_share(x, y))
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Elementwise minimum with broadcasting; ties as in :func:`maximum`."""
+    return _minimum(x, y, tie_share=_tie_share(x, y))
+
+
+def _clip_vjps(ans: Any, x: Any, lo: Any, hi: Any) -> tuple[Any]:
+    x_data = _data(x)
+    inside = np.ones(np.shape(_data(ans)), dtype=bool)
+    if lo is not None:
+        inside &= x_data > lo
+    if hi is not None:
+        inside &= x_data < hi
+    to_x = _sum_to(_shape(x), ans)
+    return (lambda g: to_x(g * inside),)
+
+
+_clip = Primitive("clip", lambda x, lo, hi: np.clip(x, lo, hi), _clip_vjps)
+
+
+def clip(x: Any, lo: Any, hi: Any) -> Any:
+    """``x`` limited to ``[lo, hi]`` (``None`` for no bound), with broadcasting.
+
+    With plain bounds the gradient passes where ``lo < x < hi`` strictly. Tensor bounds are
+    differentiated too: that is ``minimum(maximum(x, lo), hi)``, with its tie rule.
+    """
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        out = x if lo is None else maximum(x, lo)
+        return out if hi is None else minimum(out, hi)
+    return _clip(x, lo=lo, hi=hi)
+
+
+def _where_vjps(ans: Any, x: Any, y: Any, condition: Any) -> tuple[Any, Any]:
+    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    return (
+        lambda g: to_x(where(condition, g, 0)),
+        lambda g: to_y(where(condition, 0, g)),
+    )
+
+
+_where = Primitive("where", lambda x, y, condition: np.where(condition, x, y), _where_vjps)
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """``x`` where ``condition`` holds, else ``y``, with broadcasting.
+
+    The gradient flows to ``x`` where the condition holds and to ``y`` elsewhere. The
+    condition is only tested for truth, which has no gradient: a Tensor there counts by value.
+    """
+    return _where(x, y, condition=np.asarray(_data(condition)))
+
+
+_sqrt = Primitive("sqrt", np.sqrt, lambda ans, x: (lambda g: g / (2 * ans),))
+_square = Primitive("square", np.square, lambda ans, x: (lambda g: g * (2 * x),))
+_log1p = Primitive("log1p", np.log1p, lambda ans, x: (lambda g: g / (1 + x),))
+_expm1 = Primitive("expm1", np.expm1, lambda ans, x: (lambda g: g * (ans + 1),))
+_absolute = Primitive("absolute", np.absolute, lambda ans, x: (lambda g: g * np.sign(_data(x)),))
+
+
+def sqrt(x: Any) -> Any:
+    """Elementwise square root (the gradient is infinite at 0)."""
+    return _sqrt(x)
+
+
+def square(x: Any) -> Any:
+    """Elementwise ``x * x``."""
+    return _square(x)
+
+
+def log1p(x: Any) -> Any:
+    """Elementwise ``log(1 + x)``, accurate for small ``x``."""
+    return _log1p(x)
+
+
+def expm1(x: Any) -> Any:
+    """Elementwise ``exp(x) - 1``, accurate for small ``x``."""
+    return _expm1(x)
+
+
+def absolute(x: Any) -> Any:
+    """Elementwise ``|x|``; its derivative at 0 is taken as 0."""
+    return _absolute(x)
+
+
+def dot(a: Any, b: Any) -> Any:
+    """``np.dot(a, b)``: a product for 0-d operands, else a sum over the last axis of ``a``
+    and the second-to-last (or only) axis of ``b``.
+
+    Only for ``a.ndim >= 2`` and ``b.ndim >= 3`` does this differ from ``matmul`` (whose
+    batch axes broadcast): there every row of ``a`` meets every matrix of ``b``, and the
+    result has shape ``a.shape[:-1] + b.shape[:-2] + b.shape[-1:]``.
+    """
+    a_shape, b_shape = _shape(a), _shape(b)
+    if not a_shape or not b_shape:
+        return mul(a, b)
+    contracted = -2 if len(b_shape) > 1 else -1
+    if a_shape[-1] != b_shape[contracted]:
+        raise ValueError(
+            f"dot: shapes {a_shape} and {b_shape} not aligned: the last axis of the first "
+            f"({a_shape[-1]}) must match the "
+            + ("second-to-last" if contracted == -2 else "only")
+            + f" axis of the second ({b_shape[contracted]})"
+        )
+    if len(a_shape) == 1 or len(b_shape) <= 2:
+        return matmul(a, b)
+    # Move b's contracted axis to the front, flatten both sides to matrices, multiply once.
+    n, b_ndim = a_shape[-1], len(b_shape)
+    b_front = transpose(b, (b_ndim - 2, *range(b_ndim - 2), b_ndim - 1))
+    columns = int(np.prod(b_shape[:-2], dtype=np.int64)) * b_shape[-1]
+    b_matrix = reshape(b_front, (n, columns))
+    a_rows = int(np.prod(a_shape[:-1], dtype=np.int64))
+    product = matmul(reshape(a, (a_rows, n)), b_matrix)
+    return reshape(product, (*a_shape[:-1], *b_shape[:-2], b_shape[-1]))
