@@ -654,3 +654,8 @@ def dot(a: Any, b: Any) -> Any:
     a_rows = int(np.prod(a_shape[:-1], dtype=np.int64))
     product = matmul(reshape(a, (a_rows, n)), b_matrix)
     return reshape(product, (*a_shape[:-1], *b_shape[:-2], b_shape[-1]))
+
+
+# Tensor's NumPy protocol methods delegate to numpy_dispatch, whose tables need every op
+# above: importing it last here loads it as soon as the op table is complete.
+from tinygrad_np import numpy_dispatch as numpy_dispatch  # noqa: E402

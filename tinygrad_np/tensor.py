@@ -216,8 +216,16 @@ class Tensor:
     """
 
     __slots__ = ("_node", "_tape", "_value")
-    # Make `ndarray <op> Tensor` defer to Tensor's reflected operators.
-    __array_ufunc__ = None
+
+    # NumPy hands its calls on Tensors to tinygrad_np ops: see tinygrad_np/numpy_dispatch.py
+    # (ops loads it last, as it needs the whole op table).
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return ops.numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(
+        self, func: Callable[..., Any], types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        return ops.numpy_dispatch.array_function(func, types, args, kwargs)
 
     def __init__(self, data: Any) -> None:
         if isinstance(data, Tensor) and data.traced:
