@@ -1,0 +1,186 @@
+"""The experiments' figures, each written to a PNG file.
+
+Every function takes plain arrays and a path, builds one matplotlib Figure
+(without pyplot, so no display or global state is involved) and saves it.
+Digits are shown as the dataset stores them: black ink on white.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+RIGHT, WRONG = "tab:green", "tab:red"
+DPI = 100
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+
+
+def _digit_grid(
+    images: np.ndarray[Any, Any],
+    titles: Sequence[str],
+    colors: Sequence[str],
+    columns: int,
+    suptitle: str,
+) -> Figure:
+    rows = max(1, -(-len(images) // columns))
+    fig = Figure(figsize=(1.3 * columns, 1.5 * rows + 0.6))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(images[i].reshape(28, 28), cmap="gray_r", vmin=0, vmax=255)
+            ax.set_title(titles[i], color=colors[i], fontsize=9)
+    fig.suptitle(suptitle)
+    return fig
+
+
+def sample_digits(
+    images: np.ndarray[Any, Any],
+    labels: np.ndarray[Any, Any],
+    path: str | os.PathLike[str],
+    columns: int = 8,
+) -> None:
+    """A grid of digits, each titled with its label."""
+    titles = [f"label {int(y)}" for y in labels]
+    fig = _digit_grid(images, titles, ["black"] * len(images), columns, "Sample training digits")
+    _save(fig, path)
+
+
+def prediction_grid(
+    images: np.ndarray[Any, Any],
+    labels: np.ndarray[Any, Any],
+    predictions: np.ndarray[Any, Any],
+    path: str | os.PathLike[str],
+    columns: int = 8,
+) -> None:
+    """Test digits titled ``pred (true)``: green when right, red when wrong."""
+    titles = [f"{int(p)} (true {int(y)})" for p, y in zip(predictions, labels, strict=True)]
+    colors = [RIGHT if p == y else WRONG for p, y in zip(predictions, labels, strict=True)]
+    wrong = int(np.sum(predictions != labels))
+    suptitle = (
+        f"Predictions on test digits: {len(labels) - wrong} right (green), {wrong} wrong (red)"
+    )
+    _save(_digit_grid(images, titles, colors, columns, suptitle), path)
+
+
+def confident_mistakes(
+    images: np.ndarray[Any, Any],
+    labels: np.ndarray[Any, Any],
+    probabilities: np.ndarray[Any, Any],
+    path: str | os.PathLike[str],
+    count: int = 24,
+    columns: int = 8,
+) -> None:
+    """The misclassified digits the model was most sure about, most confident first."""
+    predictions = np.argmax(probabilities, axis=1)
+    wrong = np.flatnonzero(predictions != labels)
+    confidence = probabilities[wrong, predictions[wrong]]
+    worst = wrong[np.argsort(-confidence, kind="stable")[:count]]
+    titles = [
+        f"{predictions[i]} ({probabilities[i, predictions[i]]:.0%}) true {labels[i]}" for i in worst
+    ]
+    fig = _digit_grid(
+        images[worst],
+        titles,
+        [WRONG] * len(worst),
+        columns,
+        f"Most confidently wrong test digits ({len(worst)} of {len(wrong)} mistakes): "
+        "prediction (probability), true label",
+    )
+    _save(fig, path)
+
+
+def loss_curves(
+    curves: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    xlabel: str = "iteration",
+    title: str = "Training loss",
+) -> None:
+    """One line per named loss sequence."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    styles = ["-", "--", ":", "-."]
+    for i, (name, values) in enumerate(curves.items()):
+        ax.plot(np.arange(len(values)), values, styles[i % len(styles)], label=name, linewidth=1.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cross-entropy loss")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def training_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike[str]) -> None:
+    """Loss and accuracy per epoch, train and test, side by side."""
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(11, 4.2))
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    loss_ax.plot(epochs, [h["test_loss"] for h in history], "s--", label="test")
+    loss_ax.set_title("Loss")
+    loss_ax.set_ylabel("cross-entropy loss")
+    acc_ax.plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", label="train")
+    acc_ax.plot(epochs, [100 * h["test_accuracy"] for h in history], "s--", label="test")
+    acc_ax.set_title("Accuracy")
+    acc_ax.set_ylabel("accuracy (%)")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("Training curves (train: running mean over the epoch's mini-batches)")
+    _save(fig, path)
+
+
+def confusion_matrix(
+    labels: np.ndarray[Any, Any],
+    predictions: np.ndarray[Any, Any],
+    path: str | os.PathLike[str],
+    classes: int = 10,
+) -> None:
+    """Counts of (true label, predicted label), with each cell's count written in it."""
+    counts = np.zeros((classes, classes), np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
+    # A log-like colour scale would hide the diagonal's size; colour the off-diagonal
+    # mistakes on their own scale so they stand out, and the diagonal in grey.
+    mistakes = np.where(np.eye(classes, dtype=bool), 0, counts)
+    image = ax.imshow(mistakes, cmap="Reds", vmin=0, vmax=max(1, int(mistakes.max())))
+    for i in range(classes):
+        for j in range(classes):
+            if i == j:
+                ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, color="lightgrey"))
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    accuracy = np.trace(counts) / max(1, counts.sum())
+    ax.set_title(f"Confusion matrix ({counts.sum()} test digits, accuracy {accuracy:.2%})")
+    fig.colorbar(image, ax=ax, label="mistakes (off-diagonal count)")
+    _save(fig, path)
+
+
+def first_layer_weights(weights: np.ndarray[Any, Any], path: str | os.PathLike[str]) -> None:
+    """Each hidden unit's 784 input weights as a 28x28 image (blue < 0 < red)."""
+    units = weights.shape[1]
+    columns = 16
+    rows = -(-units // columns)
+    limit = float(np.max(np.abs(weights))) or 1.0
+    fig = Figure(figsize=(columns * 0.8, rows * 0.8 + 0.6))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < units:
+            image = ax.imshow(weights[:, i].reshape(28, 28), cmap="bwr", vmin=-limit, vmax=limit)
+    fig.suptitle(f"First-layer weights of the {units} hidden units (blue negative, red positive)")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="weight")
+    _save(fig, path)
