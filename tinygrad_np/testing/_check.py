@@ -1,0 +1,359 @@
+"""``check_grads``: the engine's derivatives against finite differences.
+
+First order: the engine's vector-Jacobian product ``J^T c`` for a random
+cotangent ``c`` (``c = 1`` for a scalar output) is compared, element by element,
+with the central-difference gradient of ``x -> sum(c * f(x))`` computed in
+float64. Second order: for random directions ``v``, the engine's
+Hessian-vector product (reverse over reverse) is compared with the central
+difference of the engine's own first-order gradient along ``v``, again in
+float64. Randomness comes from one seeded generator, so a failure reproduces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tinygrad_np import ops
+from tinygrad_np.tensor import _data
+from tinygrad_np.testing._arguments import Arguments, least_precise_dtype
+from tinygrad_np.testing._numerical import (
+    central_differences,
+    checked_eps,
+    directional_difference,
+)
+from tinygrad_np.transforms import grad, vjp
+from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
+
+__all__ = ["check_grads", "default_tolerance"]
+
+Array = np.ndarray[Any, Any]
+
+SUPPORTED_MODES = ("rev",)
+
+
+def default_tolerance(dtype: Any) -> float:
+    """The default ``rtol`` and ``atol`` of a check whose least precise input is ``dtype``.
+
+    float64 (1e-6): the engine's own rounding, ~kappa * 1.1e-16, is negligible, so
+    the bound is set by the float64 finite differences, whose error is about
+    1e-11 * (kappa |f| + |f'''|) at the default eps (see ``_numerical``). 1e-6
+    leaves five orders of magnitude for larger values and curvature, while a wrong
+    VJP is off by a relative O(1) and any error above 1e-6 is caught.
+
+    float32 (1000 * finfo.eps = 1.2e-4): the reference is still float64 (the
+    inputs are promoted exactly), so what differs is the engine's float32
+    rounding: about depth * kappa * u with u = 2**-24 ~ 6e-8 relative to the sizes
+    involved. 1.2e-4 ~ 2000 u allows depth * kappa ~ 2000 (e.g. 20 ops at
+    condition 100) and still catches a 0.1% error in a VJP. Other dtypes get the
+    same 1000 eps rule, never below the float64 floor of 1e-6.
+    """
+    return max(1e-6, 1000 * float(np.finfo(np.dtype(dtype)).eps))
+
+
+@dataclass(frozen=True)
+class _Tolerance:
+    rtol: float
+    atol: float
+    dtype: np.dtype[Any]
+    eps: float
+    seed: int
+
+    def describe(self) -> str:
+        return (
+            f"[least precise dtype {self.dtype}, eps {self.eps:g}, rtol {self.rtol:g}, "
+            f"atol {self.atol:g}, seed {self.seed}]"
+        )
+
+
+def _checked_tolerance(value: float | None, name: str, default: float) -> float:
+    if value is None:
+        return default
+    if not (isinstance(value, int | float | np.floating) and np.isfinite(value) and value >= 0):
+        raise ValueError(f"check_grads: {name} must be a non-negative finite float, got {value!r}")
+    return float(value)
+
+
+def _checked_modes(modes: Sequence[str] | str) -> tuple[str, ...]:
+    names = (modes,) if isinstance(modes, str) else tuple(modes)
+    if not names:
+        raise ValueError("check_grads: modes is empty; pass modes=('rev',)")
+    for mode in names:
+        if mode not in SUPPORTED_MODES:
+            raise ValueError(
+                f"check_grads: mode {mode!r} is not supported; tinygrad_np differentiates "
+                "in reverse mode only, so modes must be ('rev',)"
+            )
+    return names
+
+
+def _float_outputs(out: Any) -> tuple[list[Array], TreeDef]:
+    leaves, treedef = tree_flatten(out)
+    values = []
+    for path, leaf in zip(tree_paths(out), leaves, strict=True):
+        value = np.asarray(_data(leaf))
+        if not np.issubdtype(value.dtype, np.floating):
+            raise TypeError(
+                f"check_grads: f's output{path_str(path) if path else ''} has dtype "
+                f"{value.dtype}; only floating-point outputs have gradients to check"
+            )
+        values.append(value)
+    return values, treedef
+
+
+def _random_cotangent(outputs: list[Array], rng: np.random.Generator) -> list[Array]:
+    """``1`` for a lone scalar output, else standard normal entries in each output's dtype.
+
+    A random cotangent makes one VJP check every output: a bug would have to be
+    orthogonal to a random vector to slip through.
+    """
+    if len(outputs) == 1 and outputs[0].shape == ():
+        return [np.ones((), outputs[0].dtype)]
+    return [np.asarray(rng.standard_normal(out.shape), dtype=out.dtype) for out in outputs]
+
+
+def _random_direction(values: list[Array], rng: np.random.Generator) -> list[Array]:
+    """Standard normal entries scaled to max |v| = 1, in each leaf's dtype."""
+    direction = [np.asarray(rng.standard_normal(value.shape)) for value in values]
+    largest = max([0.0, *(float(np.max(np.abs(d))) for d in direction if d.size)])
+    scale = 1.0 / largest if largest > 0 else 1.0
+    return [(d * scale).astype(value.dtype) for d, value in zip(direction, values, strict=True)]
+
+
+def _engine_failure(what: str, exc: Exception, tolerance: _Tolerance) -> AssertionError:
+    return AssertionError(
+        f"check_grads: the engine failed while computing the {what}: "
+        f"{type(exc).__name__}: {exc}. The forward pass ran, so a VJP is broken "
+        f"(for instance it returns a gradient of the wrong shape). {tolerance.describe()}"
+    )
+
+
+def _engine_leaves(grads: Any, arguments: Arguments, what: str, tolerance: _Tolerance) -> list[Any]:
+    """The engine's per-argument gradients as a flat list, after checking their structure."""
+    leaves, treedef = tree_flatten(tuple(grads))
+    expected = TreeDef("tuple", (), tuple(arguments.treedefs))
+    if treedef != expected:
+        raise AssertionError(
+            f"check_grads: the engine's {what} has structure {treedef}, but the arguments "
+            f"have {expected} {tolerance.describe()}"
+        )
+    return leaves
+
+
+def _compare(
+    engine: Sequence[Any],
+    reference: Sequence[Array],
+    names: Sequence[str],
+    what: str,
+    reference_what: str,
+    tolerance: _Tolerance,
+) -> None:
+    """Raise AssertionError at the worst element where ``|engine - reference|`` is too big.
+
+    An element passes when ``|engine - reference| <= atol + rtol * |reference|``
+    (NaN never passes). The worst element is the one with the largest ratio of
+    difference to allowed difference, over all leaves.
+    """
+    worst: tuple[float, int, tuple[int, ...], float, float, float, int] | None = None
+    for k, (computed, expected) in enumerate(zip(engine, reference, strict=True)):
+        value = np.asarray(_data(computed))
+        if value.shape != expected.shape:
+            raise AssertionError(
+                f"check_grads: the engine's {what} for {names[k]} has shape {value.shape}, "
+                f"but {names[k]} has shape {expected.shape} {tolerance.describe()}"
+            )
+        if not np.issubdtype(value.dtype, np.floating):
+            raise AssertionError(
+                f"check_grads: the engine's {what} for {names[k]} has dtype {value.dtype}, "
+                f"not a floating dtype {tolerance.describe()}"
+            )
+        diff = np.abs(value.astype(np.float64) - expected)
+        allowed = tolerance.atol + tolerance.rtol * np.abs(expected)
+        bad = ~(diff <= allowed)
+        if not bad.any():
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(bad, diff / allowed, 0.0)
+        ratio = np.where(bad & ~(ratio > 1), np.inf, ratio)  # NaN, or allowed == 0
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
+        candidate = (
+            float(ratio[index]),
+            k,
+            index,
+            float(value[index]),
+            float(expected[index]),
+            float(allowed[index]),
+            int(bad.sum()),
+        )
+        if worst is None or candidate[0] > worst[0]:
+            worst = candidate
+    if worst is None:
+        return
+    _, k, index, computed_value, expected_value, allowed_value, count = worst
+    size = int(np.asarray(reference[k]).size)
+    raise AssertionError(
+        f"check_grads: {what} mismatch at {names[k]}, element {index}: "
+        f"engine {computed_value:.10g}, {reference_what} {expected_value:.10g}; "
+        f"|difference| {abs(computed_value - expected_value):.3g} exceeds the tolerance "
+        f"{allowed_value:.3g} (atol + rtol * |{reference_what}|); {count} of {size} "
+        f"elements of {names[k]} are out of tolerance {tolerance.describe()}"
+    )
+
+
+def check_grads(
+    f: Callable[..., Any],
+    args: Any,
+    order: int = 1,
+    modes: Sequence[str] | str = ("rev",),
+    eps: float | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    *,
+    seed: int = 0,
+    num_directions: int = 2,
+) -> None:
+    """Check the engine's derivatives of ``f`` at ``args`` against finite differences.
+
+    ``args`` is the tuple (or list) of ``f``'s positional arguments; each may be a
+    pytree (dict, list, tuple) of floating-point arrays, and every leaf is checked.
+    A bare array is accepted as the only argument: ``check_grads(f, x)`` is
+    ``check_grads(f, (x,))``. Integer data (labels) does not belong in ``args``:
+    close over it, ``check_grads(lambda p: loss(p, X, y), (params,))``.
+
+    ``f`` may return any pytree of float arrays. The engine's vector-Jacobian
+    product with a random cotangent (``tg.vjp``; the plain gradient for a scalar
+    output) must match central differences computed in float64: float32 inputs are
+    promoted exactly for the numerical side, so the comparison measures the
+    engine's float32 rounding, and the default tolerance reflects it (see
+    :func:`default_tolerance`). With ``order=2`` the first-order check runs, and
+    then, along ``num_directions`` random directions ``v``, the engine's
+    Hessian-vector product must match the central difference of the engine's
+    float64 gradient along ``v``.
+
+    An element passes when ``|engine - reference| <= atol + rtol * |reference|``;
+    ``rtol`` and ``atol`` default to :func:`default_tolerance` of the least precise
+    dtype among inputs and outputs, ``eps`` (the relative step) to 1e-5. ``seed``
+    fixes the random cotangent and directions. Only ``modes=("rev",)`` exists.
+
+    Raises AssertionError naming the leaf (``argument 0['W1']``), the element
+    index of the worst mismatch, both values and the tolerance; a VJP that fails
+    outright (e.g. returns a wrong shape) is reported as AssertionError too.
+    ValueError or TypeError mean the check itself was misused.
+    """
+    _checked_modes(modes)
+    if isinstance(order, bool) or order not in (1, 2):
+        raise ValueError(f"check_grads: order must be 1 or 2, got {order!r}")
+    if isinstance(num_directions, bool) or not (
+        isinstance(num_directions, int) and num_directions >= 1
+    ):
+        raise ValueError(f"check_grads: num_directions must be an int >= 1, got {num_directions!r}")
+    step = checked_eps(eps, "check_grads")
+    arguments = Arguments.from_args(args, "check_grads")
+    if not arguments.values:
+        raise ValueError("check_grads: args has no array leaves, so there is nothing to check")
+    rng = np.random.default_rng(seed)
+
+    out, vjp_fn = vjp(f, *arguments.positional)  # errors in f itself surface unchanged
+    outputs, out_def = _float_outputs(out)
+    dtype = least_precise_dtype([v.dtype for v in arguments.values] + [o.dtype for o in outputs])
+    default = default_tolerance(dtype)
+    tolerance = _Tolerance(
+        _checked_tolerance(rtol, "rtol", default),
+        _checked_tolerance(atol, "atol", default),
+        dtype,
+        step,
+        seed,
+    )
+    cotangent = _random_cotangent(outputs, rng)
+    scalar_output = len(outputs) == 1 and outputs[0].shape == ()
+    what = "gradient" if scalar_output else "vector-Jacobian product (random cotangent)"
+
+    try:
+        engine_grads = vjp_fn(tree_unflatten(out_def, cotangent))
+    except Exception as exc:
+        raise _engine_failure(what, exc, tolerance) from exc
+    engine = _engine_leaves(engine_grads, arguments, what, tolerance)
+
+    cotangent64 = [c.astype(np.float64) for c in cotangent]
+
+    def weighted_output(leaves: list[Array]) -> float:
+        values, treedef = _float_outputs(arguments.call(f, leaves))
+        if treedef != out_def:
+            raise ValueError("check_grads: f returned outputs of a different structure")
+        return float(
+            sum(np.sum(c * v.astype(np.float64)) for c, v in zip(cotangent64, values, strict=True))
+        )
+
+    leaves64 = [value.astype(np.float64) for value in arguments.values]
+    reference = central_differences(weighted_output, leaves64, step, arguments.names)
+    _compare(engine, reference, arguments.names, what, "finite differences", tolerance)
+    if order == 2:
+        _check_second_order(
+            f, arguments, out_def, cotangent, leaves64, num_directions, rng, tolerance
+        )
+
+
+def _directional_derivative(
+    f: Callable[..., Any], cotangent: Any, direction: list[Array]
+) -> Callable[..., Any]:
+    """``x -> <J(x)^T c, v>``: its gradient is the Hessian-vector product along ``v``."""
+
+    def derivative(*primals: Any) -> Any:
+        _, gradient_fn = vjp(f, *primals)
+        grads = tree_flatten(tuple(gradient_fn(cotangent)))[0]
+        total: Any = 0.0
+        for g, v in zip(grads, direction, strict=True):
+            total = total + ops.sum(g * v)
+        return total
+
+    return derivative
+
+
+def _check_second_order(
+    f: Callable[..., Any],
+    arguments: Arguments,
+    out_def: TreeDef,
+    cotangent: list[Array],
+    leaves64: list[Array],
+    num_directions: int,
+    rng: np.random.Generator,
+    tolerance: _Tolerance,
+) -> None:
+    """Engine HVPs against central differences of the engine's float64 gradient."""
+    argnums = tuple(range(len(arguments.positional)))
+    cotangent_tree = tree_unflatten(out_def, cotangent)
+    cotangent64_tree = tree_unflatten(out_def, [c.astype(np.float64) for c in cotangent])
+
+    def engine_gradient64(leaves: list[Array]) -> list[Array]:
+        _, gradient_fn = vjp(f, *arguments.rebuild(leaves))
+        grads = tree_flatten(tuple(gradient_fn(cotangent64_tree)))[0]
+        return [np.asarray(_data(g), dtype=np.float64) for g in grads]
+
+    for d in range(num_directions):
+        direction = _random_direction(arguments.values, rng)
+        what = f"Hessian-vector product (random direction {d + 1} of {num_directions})"
+
+        try:
+            hessian_vector = grad(
+                _directional_derivative(f, cotangent_tree, direction), argnums=argnums
+            )(*arguments.positional)
+            reference = directional_difference(
+                engine_gradient64,
+                leaves64,
+                [v.astype(np.float64) for v in direction],
+                tolerance.eps,
+            )
+        except Exception as exc:
+            raise _engine_failure(what, exc, tolerance) from exc
+        engine = _engine_leaves(hessian_vector, arguments, what, tolerance)
+        _compare(
+            engine,
+            reference,
+            arguments.names,
+            what,
+            "finite differences of the engine's gradient",
+            tolerance,
+        )
