@@ -625,6 +625,9 @@ def absolute(x: Any) -> Any:
     return _absolute(x)
 
 
+_dot = Primitive("dot", np.dot, _matmul_vjps)
+
+
 def dot(a: Any, b: Any) -> Any:
     """``np.dot(a, b)``: a product for 0-d operands, else a sum over the last axis of ``a``
     and the second-to-last (or only) axis of ``b``.
@@ -645,7 +648,7 @@ def dot(a: Any, b: Any) -> Any:
             + f" axis of the second ({b_shape[contracted]})"
         )
     if len(a_shape) == 1 or len(b_shape) <= 2:
-        return matmul(a, b)
+        return _dot(a, b)  # here dot is matmul, computed by np.dot itself
     # Move b's contracted axis to the front, flatten both sides to matrices, multiply once.
     n, b_ndim = a_shape[-1], len(b_shape)
     b_front = transpose(b, (b_ndim - 2, *range(b_ndim - 2), b_ndim - 1))
