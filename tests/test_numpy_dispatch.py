@@ -17,56 +17,9 @@ import pytest
 
 import tinygrad_np as tg
 from tinygrad_np.numpy_dispatch import CONSTANT_FUNCTIONS, CONSTANT_UFUNCS, FUNCTIONS, UFUNCS
+from tinygrad_np.testing import check_grads
 
 rng = np.random.default_rng(20240611)
-
-
-# --- a local finite-difference check (until tinygrad_np.testing.check_grads lands) ------
-
-
-def check_grads(f: Callable[..., Any], args: tuple[np.ndarray, ...], order: int = 1) -> None:
-    """The engine's VJP of ``f`` (and with ``order=2`` its Hessian-vector product) must
-    match central differences at ``args`` (float64 arrays).
-
-    Tolerance: central differences with step h have truncation error ~h^2 |f'''| / 6 and
-    rounding error ~eps |f| / h. With h = 1e-6, eps = 2.2e-16 and |f|, |f'''| of order 10
-    here, both stay below 1e-9, so rtol = atol = 1e-6 leaves three orders of margin while
-    still catching any wrong derivative (errors of order 1).
-    """
-    h, tolerance = 1e-6, 1e-6
-    out, vjp_fn = tg.vjp(f, *args)
-    cotangent = rng.standard_normal(np.shape(out))
-
-    def scalar(*xs: Any) -> Any:  # sum(cotangent * f): its gradient is the VJP
-        return tg.sum(f(*xs) * cotangent)
-
-    engine = vjp_fn(cotangent)
-    for i, (x, g) in enumerate(zip(args, engine, strict=True)):
-        assert np.shape(g) == np.shape(x), f"argument {i}: gradient shape {np.shape(g)}"
-        numeric = np.zeros_like(x)
-        for index in np.ndindex(*np.shape(x)):
-            plus, minus = [a.copy() for a in args], [a.copy() for a in args]
-            plus[i][index] += h
-            minus[i][index] -= h
-            numeric[index] = (np.sum(f(*plus) * cotangent) - np.sum(f(*minus) * cotangent)) / (
-                2 * h
-            )
-        np.testing.assert_allclose(g, numeric, rtol=tolerance, atol=tolerance, err_msg=f"arg {i}")
-    if order == 2:
-        directions = tuple(rng.standard_normal(np.shape(x)) for x in args)
-        gradient = tg.grad(scalar, argnums=tuple(range(len(args))))
-
-        def along(*xs: Any) -> Any:  # d/dt of the gradient along the directions
-            return sum(tg.sum(g * v) for g, v in zip(gradient(*xs), directions, strict=True))
-
-        hessian_vector = tg.grad(along, argnums=tuple(range(len(args))))(*args)
-        shifted = [
-            gradient(*(x + s * h * v for x, v in zip(args, directions, strict=True)))
-            for s in (1, -1)
-        ]
-        for i, hv in enumerate(hessian_vector):
-            numeric = (shifted[0][i] - shifted[1][i]) / (2 * h)
-            np.testing.assert_allclose(hv, numeric, rtol=tolerance, atol=tolerance)
 
 
 # --- the tutorial, verbatim apart from taking the parameters as an argument --------------
@@ -170,12 +123,7 @@ def test_tutorial_code_on_plain_arrays_is_plain_numpy():
 
 def test_tutorial_second_order_through_numpy_spelling():
     params, X, Y = tutorial_problem(n=4, d=3, h=4, c=3)
-    names = list(params)
-    check_grads(
-        lambda *leaves: loss(dict(zip(names, leaves, strict=True)), X, Y),
-        tuple(params[k] for k in names),
-        order=2,
-    )
+    check_grads(lambda p: loss(p, X, Y), (params,), order=2)
 
 
 # --- every dispatched function, through its NumPy spelling --------------------------------
