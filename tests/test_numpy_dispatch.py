@@ -9,7 +9,10 @@ everything else.
 """
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -622,3 +625,14 @@ def test_another_array_type_gets_its_turn():
             return "Other handled it" if func is np.concatenate else NotImplemented
 
     assert np.concatenate([tg.Tensor(np.ones(2)), Other()]) == "Other handled it"
+
+
+def test_the_tutorial_unchanged_script_agrees_with_its_hand_derived_gradients():
+    script = Path(__file__).resolve().parents[1] / "experiments" / "tutorial_unchanged.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--batch", "32"], capture_output=True, text=True, check=True
+    )
+    rows = re.findall(r"^(W1|b1|W2|b2) .* (\S+)$", result.stdout, flags=re.MULTILINE)
+    assert [name for name, _ in rows] == ["W1", "b1", "W2", "b2"], result.stdout
+    for name, difference in rows:
+        assert float(difference) < 1e-10, name  # float64 rounding, as in the test above
