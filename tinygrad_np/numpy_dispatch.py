@@ -192,7 +192,8 @@ def _sum_like(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
         initial: Any = _UNSET,
         where: Any = _UNSET,
     ) -> Any:
-        _refuse_options(name, out=out, initial=initial, where=where)
+        if out is not None or initial is not _UNSET or where is not _UNSET:
+            _refuse_options(name, out=out, initial=initial, where=where)
         result = op(a, axis, bool(keepdims))
         if dtype is not None:
             _check_dtype(name, result, dtype)
@@ -212,14 +213,16 @@ def _max_like(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
         initial: Any = _UNSET,
         where: Any = _UNSET,
     ) -> Any:
-        _refuse_options(name, out=out, initial=initial, where=where)
+        if out is not None or initial is not _UNSET or where is not _UNSET:
+            _refuse_options(name, out=out, initial=initial, where=where)
         return op(a, axis, bool(keepdims))
 
     return max_like
 
 
 def _dot(a: Any, b: Any, out: Any = None) -> Any:
-    _refuse_options("np.dot", out=out)
+    if out is not None:
+        raise _Unsupported(_out_reason("np.dot"))
     return ops.dot(a, b)
 
 
