@@ -117,14 +117,16 @@ def save_comparison(
         left.imshow(picture, cmap="gray", vmin=0, vmax=1)
         left.set_title(f"{Path(name).name} {picture.shape[1]}x{picture.shape[0]}", fontsize=9)
         # Ink dark on white, as the project's other figures show MNIST digits.
-        right.imshow(prediction.network_input, cmap="gray_r", vmin=0, vmax=1)
+        right.imshow(
+            prediction.network_input, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest"
+        )
         digit, probability = prediction.ranking[0]
         right.set_title(f"28x28 input: {digit} ({100 * probability:.1f}%)", fontsize=9)
         for ax in (left, right):
             ax.set_xticks([])
             ax.set_yticks([])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # PNG whatever the name ends in
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
