@@ -108,7 +108,7 @@ def array_ufunc(
                 return _on_data_unless_traced(ufunc, name, inputs, kwargs, str(problem))
         if ufunc in CONSTANT_UFUNCS:
             _refuse_tensor_out(f"np.{ufunc.__name__}", kwargs)
-            return ufunc(*_strip(inputs), **kwargs)
+            return ufunc(*_strip(inputs), **_strip(kwargs))
         name = f"np.{ufunc.__name__}"
         hint = _UFUNC_HINTS.get(ufunc.__name__)
     else:
@@ -129,10 +129,10 @@ def _call_with_options(
         if key == "where" and value is not True:
             raise _Unsupported(
                 f"{name}(..., where=...) is not differentiable in tinygrad_np yet; "
-                "use np.where(condition, np.<ufunc>(...), other)"
+                f"use np.where(condition, {name}(...), other)"
             )
         if key not in ("where", "dtype"):
-            raise _Unsupported(f"{name}(..., {key}=...) is not supported on Tensors")
+            raise _Unsupported(f"{name}(..., {key}=...) is not differentiable in tinygrad_np yet")
     result = op(*inputs)
     if "dtype" in kwargs and kwargs["dtype"] is not None:
         _check_dtype(name, result, kwargs["dtype"])
@@ -172,7 +172,8 @@ _UNSET: Any = _Unset()
 def _refuse_options(name: str, **options: Any) -> None:
     """Raise ``_Unsupported`` for the first option the caller actually gave."""
     for key, value in options.items():
-        if value is _UNSET or (value is None and key in ("out", "dtype")):
+        changes_nothing = (key == "out" and value is None) or (key == "where" and value is True)
+        if value is _UNSET or changes_nothing:
             continue
         if key == "out":
             raise _Unsupported(_out_reason(name))
