@@ -249,6 +249,12 @@ CASES = [
     Case(
         "transpose axes", np.transpose, lambda x: np.transpose(x, (1, 0, 2)), (normal((2, 3, 4)),)
     ),
+    Case(
+        "transpose negative axes",
+        np.transpose,
+        lambda x: np.transpose(x, (-1, 0, 1)),
+        (normal((2, 3, 4)),),
+    ),
     Case("where", np.where, lambda x, y: np.where(cond34, x, y), (normal(4), normal((3, 1)))),
     Case("where scalar", np.where, lambda x: np.where(x > 0, x, 0.1 * x), (normal((3, 4)),)),
     Case("broadcast_to", np.broadcast_to, lambda x: np.broadcast_to(x, (2, 3, 4)), (normal(4),)),
