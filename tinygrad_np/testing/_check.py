@@ -123,11 +123,18 @@ def _random_direction(values: list[Array], rng: np.random.Generator) -> list[Arr
     return [(d * scale).astype(value.dtype) for d, value in zip(direction, values, strict=True)]
 
 
-def _engine_failure(what: str, exc: Exception, tolerance: _Tolerance) -> AssertionError:
+def _engine_failure(
+    what: str, exc: Exception, arguments: Arguments, tolerance: _Tolerance
+) -> AssertionError:
+    shapes = ", ".join(
+        f"{name} {value.shape}"
+        for name, value in zip(arguments.names, arguments.values, strict=True)
+    )
     return AssertionError(
         f"check_grads: the engine failed while computing the {what}: "
         f"{type(exc).__name__}: {exc}. The forward pass ran, so a VJP is broken "
-        f"(for instance it returns a gradient of the wrong shape). {tolerance.describe()}"
+        f"(for instance it returns a gradient of the wrong shape; the arguments are "
+        f"{shapes}). {tolerance.describe()}"
     )
 
 
@@ -244,7 +251,7 @@ def check_grads(
     ValueError or TypeError mean the check itself was misused.
     """
     _checked_modes(modes)
-    if isinstance(order, bool) or order not in (1, 2):
+    if isinstance(order, bool) or not isinstance(order, int) or order not in (1, 2):
         raise ValueError(f"check_grads: order must be 1 or 2, got {order!r}")
     if isinstance(num_directions, bool) or not (
         isinstance(num_directions, int) and num_directions >= 1
@@ -274,7 +281,7 @@ def check_grads(
     try:
         engine_grads = vjp_fn(tree_unflatten(out_def, cotangent))
     except Exception as exc:
-        raise _engine_failure(what, exc, tolerance) from exc
+        raise _engine_failure(what, exc, arguments, tolerance) from exc
     engine = _engine_leaves(engine_grads, arguments, what, tolerance)
 
     cotangent64 = [c.astype(np.float64) for c in cotangent]
@@ -347,7 +354,7 @@ def _check_second_order(
                 tolerance.eps,
             )
         except Exception as exc:
-            raise _engine_failure(what, exc, tolerance) from exc
+            raise _engine_failure(what, exc, arguments, tolerance) from exc
         engine = _engine_leaves(hessian_vector, arguments, what, tolerance)
         _compare(
             engine,
