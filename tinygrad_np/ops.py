@@ -480,8 +480,8 @@ def stop_gradient(x: Any) -> Any:
 #     np.minimum(z, c) and np.clip(z, lo, hi) pass the gradient to z only where z is strictly
 #     beyond the bound, or strictly inside the bounds. So np.maximum(0, z) is tg.relu, with
 #     derivative 0 at z == 0, whichever side the 0 is written on.
-#   * Two Tensors that tie share the gradient equally, as tied maxima of tg.max do, so
-#     np.maximum(x, x) has derivative 1, like x.
+#   * Two Tensors (constant ones included) that tie share the gradient equally, as tied
+#     maxima of tg.max do, so np.maximum(x, x) has derivative 1, like x.
 #   * abs has derivative 0 at 0 (np.sign's value there).
 # Masks and weights are plain arrays built from the data: they are piecewise constant.
 
