@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_index
 
 from tinygrad_np import ops
 from tinygrad_np.tensor import Tensor, _data
@@ -256,9 +255,6 @@ def _reshape(a: Any, shape: Any = _UNSET, order: str = "C", *, copy: Any = None)
 
 
 def _transpose(a: Any, axes: Any = None) -> Any:
-    if axes is not None:  # NumPy allows negative axes; the op's VJP wants them normalized
-        ndim = np.ndim(_data(a))
-        axes = tuple(normalize_axis_index(int(axis), ndim) for axis in axes)
     return ops.transpose(a, axes)
 
 

@@ -133,7 +133,10 @@ def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
         dx = lambda g: to_x(g * 0)  # d/dx x**0 = 0, even at x = 0
     else:
         dx = lambda g: to_x(g * y * x ** (y - 1))
-    return dx, lambda g: to_y(g * ans * log(x))
+    # A Python-number base is given ans's dtype first: np.log(2.0) would be a float64
+    # scalar that promotes a float32 gradient.
+    base = np.asarray(x, _data(ans).dtype) if isinstance(x, int | float) else x
+    return dx, lambda g: to_y(g * ans * log(base))
 
 
 _pow = Primitive("pow", np.power, _pow_vjps)
@@ -353,8 +356,11 @@ def reshape(x: Any, shape: int | tuple[int, ...]) -> Any:
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
-    """Permute axes (reverse them when ``axes`` is ``None``)."""
-    return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
+    """Permute axes (reverse them when ``axes`` is ``None``; negative axes count from the end)."""
+    if axes is not None:  # normalized, so that the VJP can invert the permutation by argsort
+        ndim = len(_shape(x))
+        axes = tuple(normalize_axis_index(int(a), ndim) for a in axes)
+    return _transpose(x, axes=axes)
 
 
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:

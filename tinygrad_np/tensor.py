@@ -362,6 +362,9 @@ class Tensor:
     def __pos__(self) -> Tensor:
         return self
 
+    def __abs__(self) -> Any:
+        return ops.absolute(self)
+
     def __getitem__(self, index: Any) -> Any:
         return ops.getitem(self, index)
 
