@@ -1,0 +1,67 @@
+"""Contender 2: tinygrad_np, the model as a forward function under ``tg.value_and_grad``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import Params
+from benchmarks.contenders import Contender, sgd_
+
+
+def unavailable() -> str | None:
+    try:
+        import tinygrad_np as tg
+    except ImportError as e:  # pragma: no cover - the package is part of this repository
+        return f"tinygrad_np does not import: {e}"
+    missing = [n for n in ("value_and_grad", "relu", "nn") if not hasattr(tg, n)]
+    if missing or not hasattr(tg.nn, "cross_entropy"):
+        return "tinygrad_np lacks " + ", ".join(missing or ["nn.cross_entropy"])
+    return None
+
+
+def make_loss() -> Any:
+    import tinygrad_np as tg
+
+    def loss(params: Any, x: np.ndarray, y: np.ndarray) -> Any:
+        hidden = tg.relu(x @ params["W1"] + params["b1"])
+        return tg.nn.cross_entropy(hidden @ params["W2"] + params["b2"], y)
+
+    return loss
+
+
+class TinygradNp(Contender):
+    name = "tinygrad_np"
+    label = "tinygrad_np"
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, params: Params, lr: float) -> None:
+        super().__init__(x, y, params, lr)
+        import tinygrad_np as tg
+
+        self.x, self.y = x, y
+        self.p = {k: v.copy() for k, v in params.items()}
+        self.value_and_grad = tg.value_and_grad(make_loss())
+        self._loss: Any = float("nan")
+
+    def step(self, idx: np.ndarray | None) -> None:
+        if idx is None:
+            x, y = self.x, self.y
+        else:
+            x, y = self.x[idx], self.y[idx]
+        self._loss, grads = self.value_and_grad(self.p, x, y)
+        sgd_(self.p, grads, self.lr)
+
+    def last_loss(self) -> float:
+        return float(self._loss)  # value_and_grad returns a NumPy scalar
+
+    def params(self) -> Params:
+        return self.p
+
+    def describe(self) -> dict[str, str]:
+        import tinygrad_np as tg
+
+        return {"tinygrad_np": str(getattr(tg, "__version__", "repo"))}
+
+
+CONTENDER = TinygradNp

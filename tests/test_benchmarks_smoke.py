@@ -1,0 +1,122 @@
+"""Smoke test of the benchmark harness (benchmarks/): tiny, offline, no timing assertions.
+
+Needs only NumPy: torch, jax and autograd are not used here (the harness skips contenders whose
+framework is missing). Results go to pytest's tmp_path, never into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import common, contenders  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
+
+def test_harness_runs_and_writes_json(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        "--quick",
+        "--config=a,c",
+        "--contenders=numpy,tinygrad_np",
+        "--data=synthetic",
+        "--n-train=512",
+        "--n-test=128",
+        "--repeats=1",
+        "--settle=0",
+        "--wait-quiet=0",
+        "--no-blas-study",
+        f"--out={tmp_path}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| numpy |" in proc.stdout and "| tinygrad_np |" in proc.stdout
+
+    latest = tmp_path / "latest.json"
+    stamped = [p for p in tmp_path.glob("*.json") if p.name != "latest.json"]
+    assert latest.exists() and len(stamped) == 1
+    res = json.loads(latest.read_text())
+    assert res == json.loads(stamped[0].read_text())
+
+    assert res["schema"] == "tinygrad_np-benchmarks/1"
+    for key in ("cpu_model", "cpu_count", "python", "versions", "numpy_blas"):
+        assert key in res["machine"]
+    assert set(res["configs"]) == {"a", "c"}
+    for cfg in ("a", "c"):
+        block = res["configs"][cfg]
+        assert block["unit"] == ("s/epoch" if cfg == "a" else "s/iter")
+        assert set(block["results"]) == {"numpy", "tinygrad_np"}
+        for r in block["results"].values():
+            assert r["status"] == "ok", r.get("reason")
+            assert r["n_samples"] >= 1 and len(r["samples"]) == r["n_samples"]
+            assert set(r["time"]) >= {"median", "min", "max"}
+            assert r["time"]["min"] <= r["time"]["median"] <= r["time"]["max"]
+            assert 0 <= r["other_share"]["median"]
+            assert "extra_mib" in r["memory"]
+            assert 0 <= r["warmup"]["accuracy"] <= 1
+        ratio = block["results"]["numpy"]["ratio_vs_numpy"]
+        assert ratio == pytest.approx(1.0)
+        # same data, init and batch order: the same model after the warm-up epoch
+        accs = {k: r["warmup"]["accuracy"] for k, r in block["results"].items()}
+        assert accs["numpy"] == accs["tinygrad_np"]
+    assert res["micro"]["status"] == "ok"
+    assert res["micro"]["us_per_op"]["tg_grad_total"] > 0
+    assert not (ROOT / "benchmarks" / "results" / stamped[0].name).exists()
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), [("float64", 1e-10), ("float32", 2e-5)])
+def test_tinygrad_matches_hand_written_numpy(dtype: str, rtol: float) -> None:
+    data = common.prepare(dtype, "synthetic", n_train=512, n_test=64)
+    built = {
+        name: contenders.get(name)(data.x_train, data.y_train, common.init_params(dtype), common.LR)
+        for name in ("numpy", "tinygrad_np")
+    }
+    perm = np.random.default_rng(common.SHUFFLE_SEED).permutation(512)
+    schedule = [*common.batch_slices(perm, 128)[:3], None]  # 3 mini-batches, 1 full batch
+    for idx in schedule:
+        losses = {}
+        for name, c in built.items():
+            c.step(idx)
+            losses[name] = c.last_loss()
+        assert np.isfinite(losses["numpy"])
+        assert losses["tinygrad_np"] == pytest.approx(losses["numpy"], rel=rtol)
+    p_np, p_tg = built["numpy"].params(), built["tinygrad_np"].params()
+    for k in p_np:
+        assert p_tg[k].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(p_tg[k], p_np[k], rtol=50 * rtol, atol=1e-7)
+
+
+def test_gemm_floor_has_the_step_shapes() -> None:
+    data = common.prepare("float32", "synthetic", n_train=300, n_test=10)
+    floor = contenders.get("floor")(
+        data.x_train, data.y_train, common.init_params("float32"), common.LR
+    )
+    floor.step(np.arange(44))  # a partial batch
+    assert floor.dw1.shape == (784, 128) and floor.dw1.dtype == np.float32  # type: ignore[attr-defined]
+
+
+def test_missing_framework_is_a_skip_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = contenders.get("torch")
+    monkeypatch.setattr(cls, "requires", ("no_such_module_for_the_smoke_test",))
+    reason = contenders.missing_requirement("torch")
+    assert reason is not None and "not installed" in reason
+    assert contenders.missing_requirement("numpy") is None
+    assert "unknown" in (contenders.missing_requirement("mxnet") or "")
+
+
+def test_mnist_reader_matches_the_bundled_files() -> None:
+    if not (common.MNIST_DIR / "t10k-labels-idx1-ubyte.gz").exists():
+        pytest.skip("bundled MNIST files not present")
+    labels = common._read_idx(common.MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    assert labels.shape == (10000,) and labels.dtype == np.uint8 and labels.max() == 9
