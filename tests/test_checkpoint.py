@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,9 @@ def test_save_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     checkpoint.save(path, {"w": np.ones(2)}, metadata={"epoch": 2})
     assert os.listdir(tmp_path) == ["c.npz"]
     assert checkpoint.load(path).metadata == {"epoch": 2}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, "usual permissions, not 0600"
 
 
 def test_a_failed_save_keeps_the_previous_checkpoint(

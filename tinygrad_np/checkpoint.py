@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -94,16 +94,17 @@ def _json_bytes(text: str) -> np.ndarray[Any, Any]:
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray[Any, Any]]) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    # A fresh name in the same directory (so os.replace is a rename on one file system);
+    # "x" mode creates it exclusively, with the usual permissions (unlike mkstemp's 0600).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(temporary, "xb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -207,11 +208,11 @@ def load(
     if not isinstance(metadata, dict):
         raise CheckpointError(f"checkpoint {path}: {METADATA_KEY} must hold a JSON object")
 
+    params = _rebuild(path, arrays, structure, PARAMS, like_params)
     if like_opt_state is not None and OPT not in structure:
         raise CheckpointError(
             f"checkpoint {path}: no optimizer state was saved, but one was expected"
         )
-    params = _rebuild(path, arrays, structure, PARAMS, like_params)
     opt_state = None
     if OPT in structure:
         opt_state = _rebuild(path, arrays, structure, OPT, like_opt_state)
