@@ -20,11 +20,11 @@ from hypothesis import settings
 
 PROFILE_VARIABLE = "TINYGRAD_NP_HYPOTHESIS_PROFILE"
 
-settings.register_profile("default", max_examples=12, deadline=None)
+settings.register_profile("default", max_examples=40, deadline=None)
 settings.register_profile(
     "ci", parent=settings.get_profile("default"), derandomize=True, database=None
 )
-settings.register_profile("thorough", max_examples=300, deadline=None)
+settings.register_profile("thorough", max_examples=500, deadline=None)
 
 _profile = os.environ.get(PROFILE_VARIABLE) or ("ci" if os.environ.get("CI") else "default")
 if _profile not in ("default", "ci", "thorough"):

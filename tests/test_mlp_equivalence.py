@@ -145,8 +145,11 @@ def test_fifty_steps_of_descent_end_at_the_same_weights_either_way(seed, widths,
     # rounding differences are not amplified from step to step.
     by_engine = train(initial, lambda p: tg.grad(mlp_loss)(p, X, labels), 50, learning_rate=0.1)
     by_hand = train(initial, lambda p: tutorial_gradients(p, X, Y), 50, learning_rate=0.1)
-    # Training did move the weights (b2's gradient, the mean of softmax - Y, is never 0).
-    assert not np.allclose(by_hand["b2"], initial["b2"])
+    # Not a vacuous comparison: descent moved the weights, unless it started at a
+    # stationary point (e.g. every hidden unit off and labels balanced to the prediction).
+    moved = any(not np.array_equal(by_hand[name], initial[name]) for name in initial)
+    stationary = all(not g.any() for g in tutorial_gradients(initial, X, Y).values())
+    assert moved or stationary
     for name in initial:
         difference = np.max(np.abs(by_engine[name] - by_hand[name]))
         assert difference <= 1e-9 * max(1.0, np.max(np.abs(by_hand[name]))), (name, difference)

@@ -188,7 +188,13 @@ def untied_arrays(draw, count, dtype):
     """Broadcastable arrays whose values are all pairwise 0.05 apart: no ties between them."""
     shapes = draw(tst.broadcastable_shapes(count)).input_shapes
     sizes = [math.prod(shape) for shape in shapes]
-    pool = draw(tst.float_arrays(sum(sizes), dtype=dtype, min_gap=KINK_MARGIN))
+    # Up to 3 * 64 values 0.05 apart need a range of up to 9.6: widen [-2, 2] when needed.
+    bound = max(2.0, sum(sizes) * KINK_MARGIN / 2)
+    pool = draw(
+        tst.float_arrays(
+            sum(sizes), dtype=dtype, min_value=-bound, max_value=bound, min_gap=KINK_MARGIN
+        )
+    )
     parts = np.split(pool, np.cumsum(sizes)[:-1])
     return tuple(part.reshape(shape) for part, shape in zip(parts, shapes, strict=True))
 
