@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np import ops
-from tinygrad_np.tensor import Primitive, _data
+from tinygrad_np.tensor import Primitive, Tensor, _data
 
 __all__ = ["cross_entropy"]
 
@@ -25,9 +25,15 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
     if np.ndim(_data(labels)) == 1:
         # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
         def d_logits(g: Any) -> Any:
-            onehot = np.zeros(np.shape(_data(logits)), np.asarray(_data(logits)).dtype)
-            onehot[np.arange(n), labels] = 1
-            return (ops.softmax(logits) - onehot) * (g / n)
+            if isinstance(logits, Tensor) or isinstance(g, Tensor):  # differentiable, for nesting
+                onehot = np.zeros(np.shape(_data(logits)), _data(logits).dtype)
+                onehot[np.arange(n), labels] = 1
+                return (ops.softmax(logits) - onehot) * (g / n)
+            # Plain arrays (the training hot path): the same formula, updated in place.
+            d = ops._softmax_forward(logits)
+            d[np.arange(n), labels] -= 1
+            d *= g / n
+            return d
 
         return d_logits, None
     return (
