@@ -89,8 +89,8 @@ def test_mnist_digits_drawn_as_pictures_come_back_as_the_mnist_images(
     # The round trip resamples: the crop lands at a sub-pixel phase of MNIST's grid, so the
     # centre of mass can round to the neighbouring whole pixel, and thin strokes lose some
     # sharpness.  Measured on 1000 digits: median unshifted correlation 0.98, worst
-    # best-shift correlation 0.83 (a thin "1").  A wrong scale, aspect ratio or polarity drops
-    # the median below 0.5.
+    # best-shift correlation 0.83 (a thin "1").  Errors of 10% drop the median well below
+    # 0.95: a box of 18 or 22 px to 0.83 and 0.82, a width squeezed by 3/4 to 0.72.
     assert np.median(unshifted) > 0.95
     assert min(best_shift) > 0.8
 
@@ -212,7 +212,7 @@ def test_other_colours_give_the_same_digit_up_to_whole_pixel_rounding(
     # (1.1% for the dim photo).  Usually that changes nothing visible (median correlation
     # 0.99999 over 300 digits), but an edge pixel can cross the bounding-box threshold, or a
     # centre of mass or a scaled width at a half pixel can round the other way: a whole-pixel
-    # change, which leaves correlation 0.875 at worst over those 300 digits.
+    # change, which leaves correlation 0.88 at worst over those 300 digits.
     assert min(best) > 0.85
     assert np.median(best) > 0.99
 
@@ -239,9 +239,9 @@ def test_a_jpeg_gives_nearly_the_same_input_as_the_png(
     jpeg_path = tmp_path / "d.jpg"
     picture.save(jpeg_path, quality=75)
     # JPEG's ringing around strokes is mostly under the noise floor, the rest is a few percent
-    # per pixel: the median correlation over 100 digits is 0.99999.  Up to whole-pixel
+    # per pixel: the median correlation over 100 digits is 0.99999+.  Up to whole-pixel
     # rounding, that is: it can move the centre of mass or a 13.5-px-wide digit's rounded
-    # width by a pixel (3 digits in 100; the worst correlates 0.89 at its best shift).
+    # width by a pixel (2 digits in 100; the worst correlates 0.90 at its best shift).
     assert best_correlation_within_one_pixel(pp.preprocess(jpeg_path), png) > 0.85
 
 
@@ -260,16 +260,18 @@ def test_a_grey_noisy_unevenly_lit_photo_gives_the_clean_digit_on_a_black_field(
         )
         out = pp.preprocess(photo_path)
         clean = pp.preprocess(save(as_picture(x_test[i]), tmp_path / "clean.png"))
-        # Same digit: measured best-shift correlation 0.89 or more over 100 digits (the
+        # Same digit: measured best-shift correlation 0.90 or more over 100 digits (the
         # residue is whole-pixel rounding of the placement or of the width, as for JPEG).
         assert best_correlation_within_one_pixel(out, clean) > 0.85
         # Shadow (at most 0.07 of the contrast) and noise (0.03 per pixel) stay under the noise
         # floor: nothing lights up more than a pixel away from where the clean digit has ink.
+        # ("Nothing": under one 8-bit grey level, MNIST's resolution; the resampling filter's
+        # float32 arithmetic leaves dust of ~1e-6 beside strokes.)
         near_ink = np.zeros_like(clean, dtype=bool)
         for dr in (-1, 0, 1):
             for dc in (-1, 0, 1):
                 near_ink |= np.roll(clean > 0, (dr, dc), axis=(0, 1))
-        assert not out[~near_ink].any()
+        assert out[~near_ink].max() < 1 / 255
 
 
 # --- pictures that cannot be used ---------------------------------------------------------
