@@ -60,16 +60,26 @@ def prediction_grid(
     labels: np.ndarray[Any, Any],
     predictions: np.ndarray[Any, Any],
     path: str | os.PathLike[str],
+    first: int = 32,
+    mistakes: int = 8,
     columns: int = 8,
 ) -> None:
-    """Test digits titled ``pred (true)``: green when right, red when wrong."""
-    titles = [f"{int(p)} (true {int(y)})" for p, y in zip(predictions, labels, strict=True)]
-    colors = [RIGHT if p == y else WRONG for p, y in zip(predictions, labels, strict=True)]
-    wrong = int(np.sum(predictions != labels))
+    """The first ``first`` test digits, then the next ``mistakes`` misclassified ones (so a
+    good model's errors show too), titled ``prediction (true label)``: green when right,
+    red when wrong."""
+    leading = list(range(min(first, len(labels))))
+    wrong = np.flatnonzero(predictions != labels)
+    later_mistakes = [int(i) for i in wrong[wrong >= first][:mistakes]]
+    shown = leading + later_mistakes
+    titles = [f"{predictions[i]} (true {labels[i]})" for i in shown]
+    colors = [RIGHT if predictions[i] == labels[i] else WRONG for i in shown]
+    wrong_leading = int(np.sum(predictions[leading] != labels[leading]))
     suptitle = (
-        f"Predictions on test digits: {len(labels) - wrong} right (green), {wrong} wrong (red)"
+        f"Predictions (true label) of the first {len(leading)} test digits: "
+        f"{len(leading) - wrong_leading} right (green), {wrong_leading} wrong (red)"
+        + (f";\nthen the next {len(later_mistakes)} mistakes" if later_mistakes else "")
     )
-    _save(_digit_grid(images, titles, colors, columns, suptitle), path)
+    _save(_digit_grid(images[shown], titles, colors, columns, suptitle), path)
 
 
 def confident_mistakes(
@@ -86,7 +96,8 @@ def confident_mistakes(
     confidence = probabilities[wrong, predictions[wrong]]
     worst = wrong[np.argsort(-confidence, kind="stable")[:count]]
     titles = [
-        f"{predictions[i]} ({probabilities[i, predictions[i]]:.0%}) true {labels[i]}" for i in worst
+        f"{predictions[i]} ({probabilities[i, predictions[i]]:.1%})\ntrue {labels[i]}"
+        for i in worst
     ]
     fig = _digit_grid(
         images[worst],

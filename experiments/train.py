@@ -277,12 +277,9 @@ def save_plots(
     probabilities: Any,
 ) -> None:
     predictions = np.argmax(probabilities, axis=1)
-    shown = 40
     plots.training_curves(history, out / "training_curves.png")
     plots.confusion_matrix(labels, predictions, out / "confusion_matrix.png")
-    plots.prediction_grid(
-        images[:shown], labels[:shown], predictions[:shown], out / "predictions.png"
-    )
+    plots.prediction_grid(images, labels, predictions, out / "predictions.png")
     plots.first_layer_weights(params["W1"], out / "first_layer_weights.png")
     plots.confident_mistakes(images, labels, probabilities, out / "confident_mistakes.png")
 

@@ -162,15 +162,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
-    shown = 40
     plots.sample_digits(x_train[:16], y_train[:16], args.out / "sample_digits.png")
     plots.loss_curves(
         {"hand-derived backprop": hand_losses, "tg.value_and_grad": auto_losses},
         args.out / "loss_curve.png",
         title=f"Full-batch gradient descent, learning rate {LEARNING_RATE}",
     )
-    predictions = np.argmax(model.forward(hand, X_test[:shown]), axis=1)
-    plots.prediction_grid(x_test[:shown], y_test[:shown], predictions, args.out / "predictions.png")
+    predictions = np.argmax(model.forward(hand, X_test), axis=1)
+    plots.prediction_grid(x_test, y_test, predictions, args.out / "predictions.png")
     print(f"Wrote results.json and plots to {args.out}/")
     return results
 
