@@ -1,4 +1,4 @@
-"""Specification of ``tinygrad_np.testing``: check_grads, numerical_grad, and their teeth.
+"""Specification of ``tinygrad_np.testing``: check_grads, numerical_grad, strategies, teeth.
 
 The teeth tests build deliberately wrong VJPs in a sandbox: NEW ``Primitive``
 objects with a real op's forward and a corrupted copy of its VJP maker. The
@@ -11,11 +11,14 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_np as tg
 from tinygrad_np import nn, ops
 from tinygrad_np.tensor import Primitive
 from tinygrad_np.testing import check_grads, default_tolerance, numerical_grad
+from tinygrad_np.testing import strategies as tst
 
 
 @pytest.fixture
@@ -383,3 +386,74 @@ def test_importing_tinygrad_np_testing_does_not_import_hypothesis():
         "import tinygrad_np.testing.strategies; assert 'hypothesis' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- strategies ----------------------------------------------------------------------------
+
+
+@given(
+    tst.float_arrays(
+        dtype=np.float64, min_value=-3.0, max_value=2.0, min_magnitude=0.25, min_gap=0.05
+    )
+)
+def test_float_arrays_keep_their_bounds_magnitude_and_gaps(x):
+    assert x.dtype == np.float64
+    assert np.all((x >= -3.0) & (x <= 2.0))
+    assert np.all(np.abs(x) >= 0.25)
+    assert np.all(np.diff(np.sort(x, axis=None)) >= 0.05 - 1e-12)
+
+
+@given(tst.float_arrays((3, 4), dtype=np.float32, avoid=(-0.5, 0.5), margin=0.1))
+def test_float_arrays_keep_away_from_the_points_to_avoid(x):
+    assert x.shape == (3, 4) and x.dtype == np.float32
+    # float32 rounding may move a value by one unit in the last place (6e-8 here).
+    assert np.all(np.abs(np.abs(x) - 0.5) >= 0.1 - 1e-6)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"min_value": 1.0, "max_value": -1.0},
+        {"min_value": -1.0, "max_value": 1.0, "min_magnitude": 2.0},
+        {"min_gap": -0.1},
+        {"max_value": np.inf},
+    ],
+)
+def test_float_arrays_reject_impossible_bounds(bounds):
+    with pytest.raises(ValueError, match="float_arrays"):
+        tst.float_arrays(**bounds)
+
+
+@given(st.integers(2, 3).flatmap(tst.broadcastable_shapes))
+def test_broadcastable_shapes_broadcast_to_their_result(shapes):
+    assert np.broadcast_shapes(*shapes.input_shapes) == shapes.result_shape
+
+
+@given(tst.matmul_arrays())
+def test_matmul_arrays_can_be_multiplied(operands):
+    a, b = operands
+    assert np.matmul(a, b).shape is not None
+
+
+@given(tst.shapes().flatmap(lambda s: st.tuples(st.just(s), tst.axis_and_keepdims(s))))
+def test_axis_and_keepdims_are_valid_for_the_shape(shape_and_reduction):
+    shape, (axis, keepdims) = shape_and_reduction
+    np.sum(np.zeros(shape), axis=axis, keepdims=keepdims)
+
+
+@given(tst.shapes().flatmap(lambda s: st.tuples(st.just(s), tst.reshape_targets(s))))
+def test_reshape_targets_have_the_same_size(shape_and_target):
+    shape, target = shape_and_target
+    assert np.zeros(shape).reshape(target).size == np.zeros(shape).size
+
+
+@given(tst.mlp_params())
+def test_mlp_params_chain_their_layer_sizes(params):
+    layers = len(params) // 2
+    assert list(params) == [f"{kind}{i}" for i in range(1, layers + 1) for kind in ("W", "b")]
+    for i in range(1, layers + 1):
+        fan_in, fan_out = params[f"W{i}"].shape
+        assert params[f"b{i}"].shape == (fan_out,)
+        assert np.all(np.abs(params[f"W{i}"]) <= 1 / np.sqrt(fan_in))
+        if i > 1:
+            assert params[f"W{i - 1}"].shape[1] == fan_in
