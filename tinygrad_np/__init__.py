@@ -6,7 +6,7 @@ Tensors (``np.exp``, ``np.dot``, ``np.sum``, ...) run as these ops, so a forward
 written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``).
 """
 
-from tinygrad_np import nn
+from tinygrad_np import nn, testing
 from tinygrad_np.ops import (
     absolute,
     add,
@@ -85,6 +85,7 @@ __all__ = [
     "sub",
     "sum",
     "tanh",
+    "testing",
     "trace",
     "transpose",
     "tree_flatten",

@@ -23,12 +23,19 @@ ArgNums = int | tuple[int, ...]
 
 
 class _BoundArg:
-    """One differentiated argument: its structure, tape nodes and original leaves."""
+    """One differentiated argument: the argument itself, its leaves, structure and nodes."""
 
-    __slots__ = ("leaves", "nodes", "treedef")
+    __slots__ = ("arg", "argnum", "leaves", "nodes", "treedef")
 
-    def __init__(self, leaves: list[Any], nodes: list[int], treedef: TreeDef) -> None:
-        self.leaves, self.nodes, self.treedef = leaves, nodes, treedef
+    def __init__(
+        self, arg: Any, argnum: int, leaves: list[Any], nodes: list[int], treedef: TreeDef
+    ) -> None:
+        self.arg, self.argnum, self.leaves, self.nodes = arg, argnum, leaves, nodes
+        self.treedef = treedef
+
+    def where(self, i: int) -> str:
+        """The name of leaf ``i`` in messages (paths are only worked out when needed)."""
+        return _where(self.argnum, tree_paths(self.arg)[i])
 
 
 def _where(argnum: int, path: tuple[Any, ...]) -> str:
@@ -58,14 +65,19 @@ def _float_value(leaf: Any, where: str, transform: str) -> Any:
 
 def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _BoundArg]:
     leaves, treedef = tree_flatten(arg)
-    paths = tree_paths(arg)
-    bound, nodes = [], []
-    for path, leaf in zip(paths, leaves, strict=True):
-        value = _float_value(leaf, _where(argnum, path), transform)
-        tensor = tape.bind(value, f"arg{argnum}{path_str(path) if path else ''}")
+    b = _BoundArg(arg, argnum, leaves, [], treedef)
+    bound = []
+    for i, leaf in enumerate(leaves):
+        if type(leaf) is np.ndarray and leaf.dtype.kind == "f":  # the common case, checked fast
+            value = leaf
+        else:
+            value = _float_value(leaf, b.where(i), transform)
+        tensor = tape.bind(
+            value, b.where(i).replace("argument ", "arg") if tape.log is not None else ""
+        )
         bound.append(tensor)
-        nodes.append(tensor._node)
-    return tree_unflatten(treedef, bound), _BoundArg(leaves, nodes, treedef)
+        b.nodes.append(tensor._node)
+    return tree_unflatten(treedef, bound), b
 
 
 def _normalize_argnums(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, ...]:
@@ -116,7 +128,10 @@ def _gradient(cotangent: Any, leaf: Any) -> Any:
     elif not isinstance(cotangent, Tensor):
         cotangent = np.asarray(cotangent)
         if cotangent.shape != shape:
-            raise RuntimeError(f"internal error: gradient of shape {cotangent.shape} for {shape}")
+            raise RuntimeError(
+                f"a VJP returned a gradient of shape {cotangent.shape} for an input of shape "
+                f"{shape}: that op's VJP is wrong"
+            )
         if cotangent.dtype != dtype:
             cotangent = cotangent.astype(dtype)
         elif not cotangent.flags.writeable:  # a broadcast view: give the caller its own array
@@ -127,10 +142,12 @@ def _gradient(cotangent: Any, leaf: Any) -> Any:
 
 
 def _gradients(bound: _BoundArg, cotangents: dict[int, Any]) -> Any:
-    grads = [
-        _gradient(cotangents.get(n), leaf)
-        for n, leaf in zip(bound.nodes, bound.leaves, strict=True)
-    ]
+    grads = []
+    for i, (node, leaf) in enumerate(zip(bound.nodes, bound.leaves, strict=True)):
+        try:
+            grads.append(_gradient(cotangents.get(node), leaf))
+        except RuntimeError as error:
+            raise RuntimeError(f"{error} (the gradient of {bound.where(i)})") from None
     return tree_unflatten(bound.treedef, grads)
 
 
