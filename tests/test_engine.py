@@ -420,3 +420,11 @@ def test_traced_tensor_refuses_silent_conversion_to_ndarray():
 def test_cross_entropy_rejects_bad_labels(logits, labels, error, message):
     with pytest.raises(error, match=message):
         tg.nn.cross_entropy(logits, labels)
+
+
+def test_a_wrong_shaped_vjp_is_reported_with_the_leaf_it_reached():
+    from tinygrad_np.tensor import Primitive
+
+    broken_sum = Primitive("broken_sum", np.sum, lambda ans, x: (lambda g: np.ones(5),))
+    with pytest.raises(RuntimeError, match=r"shape \(5,\).*shape \(2, 3\).*argument 0\['W'\]"):
+        tg.grad(lambda p: broken_sum(p["W"]))({"W": np.ones((2, 3))})
