@@ -34,3 +34,24 @@ def test_ci_runs_the_readme_test_command():
     command = fenced_blocks("bash")[1].strip()
     assert README.index(command) > marker
     assert "pytest" in command and "pip install" in command
+
+
+def test_the_gradient_checking_example_runs_its_property_tests():
+    namespace = {}
+    exec(compile(fenced_blocks("python")[1], "README.md", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert len(tests) == 2
+    for test in tests:
+        test()  # hypothesis runs each property over its examples
+
+
+def test_the_unchanged_numpy_example_gives_the_engine_gradient():
+    namespace = {}
+    exec(compile(fenced_blocks("python")[0], "README.md", "exec"), namespace)
+    params, X, y, tg = namespace["params"], namespace["X"], namespace["y"], namespace["tg"]
+    expected = tg.grad(namespace["loss"])(params, X, y)
+    namespace["Y"] = np.eye(10)[y]
+    exec(compile(fenced_blocks("python")[2], "README.md", "exec"), namespace)
+    for name, grad in namespace["grads"].items():
+        # The same mathematics evaluated in another order: float64 rounding only.
+        assert np.max(np.abs(grad - expected[name])) <= 1e-10 * np.max(np.abs(expected[name]))
