@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, ticker
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -116,18 +116,36 @@ def loss_curves(
     xlabel: str = "iteration",
     title: str = "Training loss",
 ) -> None:
-    """One line per named loss sequence."""
+    """One line per named loss sequence, on a log scale."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     styles = ["-", "--", ":", "-."]
     for i, (name, values) in enumerate(curves.items()):
         ax.plot(np.arange(len(values)), values, styles[i % len(styles)], label=name, linewidth=1.5)
+    # A log scale keeps the late, slow decrease readable beside the first steps' big drop.
+    ax.set_yscale("log")
+    _plain_log_labels(ax)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("cross-entropy loss")
+    ax.set_ylabel("cross-entropy loss (log scale)")
     ax.set_title(title)
-    ax.grid(True, alpha=0.3)
+    ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     _save(fig, path)
+
+
+def _plain_log_labels(ax: Any) -> None:
+    """Label a log y axis with plain numbers (0.2, not 2x10^-1): every tick when the axis
+    spans less than a decade, else those at 1, 2, 3 and 5 times a power of ten."""
+
+    def label(value: float, _position: int) -> str:
+        low, high = ax.get_ylim()
+        mantissa = value / 10 ** np.floor(np.log10(value))
+        if high / low < 10 or np.any(np.isclose(mantissa, [1, 2, 3, 5, 10])):
+            return f"{value:g}"
+        return ""
+
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(label))
+    ax.yaxis.set_minor_formatter(ticker.FuncFormatter(label))
 
 
 def training_curves(history: Sequence[Mapping[str, float]], path: str | os.PathLike[str]) -> None:
