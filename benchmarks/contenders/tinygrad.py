@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,7 +63,14 @@ class TinygradNp(Contender):
     def describe(self) -> dict[str, str]:
         import tinygrad_np as tg
 
-        return {"tinygrad_np": str(getattr(tg, "__version__", "repo"))}
+        # the engine changes often: identify exactly which sources this worker ran
+        digest = hashlib.sha256()
+        for path in sorted(Path(tg.__file__).parent.rglob("*.py")):
+            digest.update(path.read_bytes())
+        return {
+            "tinygrad_np": str(getattr(tg, "__version__", "repo")),
+            "tinygrad_np_sources_sha256": digest.hexdigest()[:16],
+        }
 
 
 CONTENDER = TinygradNp
