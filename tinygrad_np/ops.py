@@ -81,8 +81,10 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
     )
-    g = sum(g, axes) if axes else g
-    return g if _shape(g) == shape else reshape(g, shape)
+    # Methods, not this module's functions: ndarrays and Tensors both have them, and on
+    # plain arrays (the common case) they skip a dispatch.
+    g = g.sum(axis=axes) if axes else g
+    return g if _shape(g) == shape else g.reshape(shape)
 
 
 def _identity(g: Any) -> Any:
@@ -195,7 +197,7 @@ def _swap_last(x: Any) -> Any:
 def _matmul_vjps(ans: Any, a: Any, b: Any) -> tuple[Any, Any]:
     a_shape, b_shape = _shape(a), _shape(b)
     if len(a_shape) == 2 and len(b_shape) == 2:  # the common case, kept short
-        return (lambda g: g @ transpose(b)), (lambda g: transpose(a) @ g)
+        return (lambda g: g @ b.T), (lambda g: a.T @ g)
     if len(a_shape) == 1 and len(b_shape) == 1:  # inner product
         return (lambda g: g * b), (lambda g: g * a)
     # Treat a 1-d operand as a matrix with a unit axis, as NumPy does, then drop it.
@@ -442,13 +444,15 @@ def _logsumexp_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False)
 
 
 def _log_softmax_forward(x: Any, axis: int = -1) -> Any:
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    x = np.asarray(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _softmax_forward(x: Any, axis: int = -1) -> Any:
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    e /= np.sum(e, axis=axis, keepdims=True)
+    x = np.asarray(x)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
     return e
 
 

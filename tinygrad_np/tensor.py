@@ -187,17 +187,16 @@ class Primitive:
         return Tensor._bound(ans, tape, node)
 
 
-def backward(tape: Tape, seeds: dict[int, Any], wanted: Sequence[int], consume: bool) -> list[Any]:
-    """Reverse sweep: cotangents of the ``wanted`` nodes given ``seeds`` at outputs.
+def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]:
+    """Reverse sweep from ``seeds`` (cotangents at output nodes) to the tape's inputs.
 
-    With ``consume`` the records are popped as they are used, so each closure (and
-    the arrays it saved) is freed as soon as its VJP has run; the tape is then
-    spent. Nodes no cotangent reaches come back as ``None``.
+    Returns the cotangent of every input node that one reached. With ``consume``
+    the records are popped as they are used, so each closure (and the arrays it
+    saved) is freed as soon as its VJP has run; the tape is then spent.
     """
     cotangents = dict(seeds)
     records = tape.records
-    sweep = (records.pop() for _ in range(len(records))) if consume else reversed(records)
-    for node, edges in sweep:
+    for node, edges in _popping(records) if consume else reversed(records):
         g = cotangents.pop(node, None)
         if g is None:
             continue
@@ -205,7 +204,12 @@ def backward(tape: Tape, seeds: dict[int, Any], wanted: Sequence[int], consume: 
             contribution = vjp(g)
             previous = cotangents.get(parent)
             cotangents[parent] = contribution if previous is None else previous + contribution
-    return [cotangents.get(node) for node in wanted]
+    return cotangents
+
+
+def _popping(records: list[Any]) -> Iterator[Any]:
+    while records:
+        yield records.pop()
 
 
 class Tensor:

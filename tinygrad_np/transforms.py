@@ -122,6 +122,14 @@ def _lower(x: Any, tape: Tape) -> Any:
 
 def _gradient(cotangent: Any, leaf: Any) -> Any:
     """A leaf's gradient with the leaf's shape and dtype (zeros if nothing reached it)."""
+    if (
+        type(cotangent) is np.ndarray
+        and type(leaf) is np.ndarray
+        and cotangent.shape == leaf.shape
+        and cotangent.dtype == leaf.dtype
+        and cotangent.flags.writeable
+    ):
+        return cotangent  # the common case, already right
     shape, dtype = np.shape(_data(leaf)), np.asarray(_data(leaf)).dtype
     if cotangent is None:
         cotangent = np.zeros(shape, dtype)
@@ -161,7 +169,6 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
     tape, out, bound = _run(f, primals, {}, tuple(range(len(primals))), "vjp")
     out_leaves, out_def = tree_flatten(out)
     out_value = tree_unflatten(out_def, [_lower(x, tape) for x in out_leaves])
-    wanted = [n for b in bound for n in b.nodes]
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
         ct_leaves, ct_def = tree_flatten(cotangent)
@@ -178,8 +185,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
             if isinstance(leaf, Tensor) and leaf._tape is tape:
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
-        found = backward(tape, seeds, wanted, consume=False)
-        cotangents = dict(zip(wanted, found, strict=True))
+        cotangents = backward(tape, seeds, consume=False)
         return tuple(_gradients(b, cotangents) for b in bound)
 
     return out_value, vjp_fn
@@ -215,10 +221,7 @@ def value_and_grad(
             )
         cotangents: dict[int, Any] = {}
         if isinstance(loss, Tensor) and loss._tape is tape:
-            wanted = [n for b in bound for n in b.nodes]
-            seed = np.ones((), loss.dtype)
-            found = backward(tape, {loss._node: seed}, wanted, consume=True)
-            cotangents = dict(zip(wanted, found, strict=True))
+            cotangents = backward(tape, {loss._node: np.ones((), loss.dtype)}, consume=True)
         grads = [_gradients(b, cotangents) for b in bound]
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = _lower(loss, tape)

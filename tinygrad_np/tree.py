@@ -65,18 +65,23 @@ def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(x, "_fields")
 
 
-def _structure(tree: Any) -> TreeDef:
+def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
     if isinstance(tree, dict):
-        return TreeDef("dict", tuple(tree), tuple(_structure(v) for v in tree.values()))
-    if isinstance(tree, list | tuple) and not _is_namedtuple(tree):
-        kind = "list" if isinstance(tree, list) else "tuple"
-        return TreeDef(kind, (), tuple(_structure(v) for v in tree))
-    return LEAF
+        children = tuple([_flatten(child, leaves) for child in tree.values()])
+    elif isinstance(tree, list | tuple) and not _is_namedtuple(tree):
+        children = tuple([_flatten(child, leaves) for child in tree])
+    else:
+        leaves.append(tree)
+        return LEAF
+    kind = "dict" if isinstance(tree, dict) else "list" if isinstance(tree, list) else "tuple"
+    keys = tuple(tree) if kind == "dict" else ()
+    return TreeDef(kind, keys, children)
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Leaves in a fixed order (dicts in insertion order) and the structure."""
-    return [leaf for _, leaf in _walk(tree, ())], _structure(tree)
+    leaves: list[Any] = []
+    return leaves, _flatten(tree, leaves)
 
 
 def tree_paths(tree: Any) -> list[Path]:
@@ -90,8 +95,6 @@ def tree_leaves(tree: Any) -> list[Any]:
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """Inverse of ``tree_flatten``."""
-    if len(leaves) != treedef.num_leaves:
-        raise ValueError(f"tree has {treedef.num_leaves} leaves, got {len(leaves)} values")
     it = iter(leaves)
 
     def build(td: TreeDef) -> Any:
@@ -102,7 +105,17 @@ def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
             return dict(zip(td.keys, children, strict=True))
         return children if td.kind == "list" else tuple(children)
 
-    return build(treedef)
+    try:
+        tree = build(treedef)
+        complete = next(it, _END) is _END
+    except StopIteration:
+        complete = False
+    if not complete:
+        raise ValueError(f"tree has {treedef.num_leaves} leaves, got {len(leaves)} values")
+    return tree
+
+
+_END = object()
 
 
 def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
