@@ -53,6 +53,8 @@ Axis = int | tuple[int, ...] | None
 
 
 def _shape(x: Any) -> tuple[int, ...]:
+    if type(x) is np.ndarray:
+        return x.shape  # type: ignore[no-any-return]
     if isinstance(x, float | int):
         return ()
     shape = getattr(x, "shape", None)
@@ -91,35 +93,40 @@ def _identity(g: Any) -> Any:
     return g
 
 
-def _sum_to(shape: tuple[int, ...], ans: Any) -> Any:
-    """The VJP of broadcasting an operand of ``shape`` up to the shape of ``ans``."""
-    if shape == _shape(ans):
+def _sum_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
+    """The VJP of broadcasting an operand of ``shape`` up to ``ans_shape``."""
+    if shape == ans_shape:
         return _identity
     return lambda g: unbroadcast(g, shape)
 
 
 # --- elementwise arithmetic ---------------------------------------------------------
 
-# `to_x = _sum_to(shape(x), ans)` sums a cotangent of ans's shape back to x's shape.
-_add = Primitive(
-    "add",
-    np.add,
-    lambda ans, x, y: (_sum_to(_shape(x), ans), _sum_to(_shape(y), ans)),
-)
+
+# `to_x = _sum_to(shape(x), shape(ans))` sums a cotangent of ans's shape back to x's shape.
+def _add_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    shape = _shape(ans)
+    return _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+
+
+_add = Primitive("add", np.add, _add_vjps)
 
 
 def _sub_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    to_y = _sum_to(_shape(y), ans)
-    return _sum_to(_shape(x), ans), lambda g: to_y(-g)
+    shape = _shape(ans)
+    to_y = _sum_to(_shape(y), shape)
+    return _sum_to(_shape(x), shape), lambda g: to_y(-g)
 
 
 def _mul_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    shape = _shape(ans)
+    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
     return lambda g: to_x(g * y), lambda g: to_y(g * x)
 
 
 def _div_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    shape = _shape(ans)
+    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
     return lambda g: to_x(g / y), lambda g: to_y(-g * ans / y)
 
 
@@ -130,7 +137,8 @@ _neg = Primitive("neg", np.negative, lambda ans, x: (lambda g: -g,))
 
 
 def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    shape = _shape(ans)
+    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
     if isinstance(y, int | float) and y == 0:
         dx = lambda g: to_x(g * 0)  # d/dx x**0 = 0, even at x = 0
     else:
@@ -357,7 +365,7 @@ _transpose = Primitive("transpose", np.transpose, _transpose_vjps)
 _broadcast_to = Primitive(
     "broadcast_to",
     np.broadcast_to,
-    lambda ans, x, shape: (_sum_to(_shape(x), ans),),
+    lambda ans, x, shape: (_sum_to(_shape(x), _shape(ans)),),
 )
 
 
@@ -530,7 +538,8 @@ def _pairwise_extremum_vjps(wins: Any) -> Any:
             dtype = np.result_type(_data(ans))
             ties = (x_data == y_data) * dtype.type(tie_share)
             x_wins, y_wins = x_wins + ties, y_wins + ties  # weights in ans's dtype
-        to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+        shape = _shape(ans)
+        to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
         return lambda g: to_x(g * x_wins), lambda g: to_y(g * y_wins)
 
     return vjps
@@ -573,7 +582,7 @@ def _clip_vjps(ans: Any, x: Any, lo: Any, hi: Any) -> tuple[Any]:
         inside &= x_data > lo
     if hi is not None:
         inside &= x_data < hi
-    to_x = _sum_to(_shape(x), ans)
+    to_x = _sum_to(_shape(x), _shape(ans))
     return (lambda g: to_x(g * inside),)
 
 
@@ -593,7 +602,8 @@ def clip(x: Any, lo: Any, hi: Any) -> Any:
 
 
 def _where_vjps(ans: Any, x: Any, y: Any, condition: Any) -> tuple[Any, Any]:
-    to_x, to_y = _sum_to(_shape(x), ans), _sum_to(_shape(y), ans)
+    shape = _shape(ans)
+    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
     return (
         lambda g: to_x(where(condition, g, 0)),
         lambda g: to_y(where(condition, 0, g)),
