@@ -6,7 +6,7 @@ Tensors (``np.exp``, ``np.dot``, ``np.sum``, ...) run as these ops, so a forward
 written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``).
 """
 
-from tinygrad_np import nn, testing
+from tinygrad_np import checkpoint, nn, optim, testing
 from tinygrad_np.ops import (
     absolute,
     add,
@@ -54,6 +54,7 @@ __all__ = [
     "absolute",
     "add",
     "broadcast_to",
+    "checkpoint",
     "clip",
     "div",
     "dot",
@@ -74,6 +75,7 @@ __all__ = [
     "mul",
     "neg",
     "nn",
+    "optim",
     "pow",
     "relu",
     "reshape",
