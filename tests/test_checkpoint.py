@@ -192,10 +192,12 @@ def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
         checkpoint.load(tmp_path / "nope.npz")
 
 
-def test_non_npz_file_is_reported_as_unreadable(tmp_path: Path) -> None:
+def test_non_npz_file_is_reported_as_not_an_npz_file(tmp_path: Path) -> None:
     path = tmp_path / "notes.npz"
     path.write_text("these are not arrays")
-    assert "not a readable .npz file" in error(path)
+    message = error(path)
+    assert "not an .npz file (no zip header)" in message
+    assert "pickle" not in message  # what np.load alone would say, misleadingly
 
 
 def test_truncated_file_is_reported_as_unreadable(saved: Path) -> None:

@@ -228,6 +228,12 @@ def load(
 def _read_npz(path: Path) -> dict[str, np.ndarray[Any, Any]]:
     key = None
     try:
+        # np.load takes any file that is neither zip nor .npy for a pickle and says so:
+        # misleading for a corrupt checkpoint, so look at the magic bytes first.
+        with open(path, "rb") as file:
+            magic = file.read(6)
+        if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":
+            raise CheckpointError(f"checkpoint {path}: not an .npz file (no zip header)")
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise CheckpointError(f"checkpoint {path}: a single .npy array, not an .npz file")
