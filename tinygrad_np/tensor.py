@@ -83,18 +83,14 @@ class Tape:
         return iter(self.ops)
 
     def __str__(self) -> str:
-        def fmt(shape: tuple[int, ...]) -> str:
-            return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
         lines = [f"Tape: {len(self.inputs)} inputs, {len(self.ops)} ops"]
         for name, node, shape, dtype in self.inputs:
-            lines.append(f"  %{node} = input {name} {fmt(shape)} {dtype}")
+            lines.append(f"  %{node} = input {name} {shape} {dtype}")
         for op in self.ops:
             args = ", ".join(
-                ("const" if node is None else f"%{node}") + " " + fmt(shape)
-                for node, shape in op.args
+                ("const" if node is None else f"%{node}") + f" {shape}" for node, shape in op.args
             )
-            lines.append(f"  %{op.node} = {op.name}({args}) -> {fmt(op.shape)} {op.dtype}")
+            lines.append(f"  %{op.node} = {op.name}({args}) -> {op.shape} {op.dtype}")
         return "\n".join(lines)
 
     __repr__ = __str__
