@@ -428,3 +428,11 @@ def test_a_wrong_shaped_vjp_is_reported_with_the_leaf_it_reached():
     broken_sum = Primitive("broken_sum", np.sum, lambda ans, x: (lambda g: np.ones(5),))
     with pytest.raises(RuntimeError, match=r"shape \(5,\).*shape \(2, 3\).*argument 0\['W'\]"):
         tg.grad(lambda p: broken_sum(p["W"]))({"W": np.ones((2, 3))})
+
+
+def test_inputs_that_share_a_cotangent_get_separate_gradient_arrays():
+    c = np.arange(3.0)
+    f = lambda p: tg.sum((p["a"] + p["b"]) * c)  # add's VJP hands one array to both
+    grads = tg.grad(f)({"a": np.ones(3), "b": np.ones(3)})
+    grads["a"] *= 10  # an optimizer scaling its gradient in place
+    np.testing.assert_array_equal(grads["b"], c)

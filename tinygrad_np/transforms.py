@@ -149,14 +149,26 @@ def _gradient(cotangent: Any, leaf: Any) -> Any:
     return cotangent
 
 
-def _gradients(bound: _BoundArg, cotangents: dict[int, Any]) -> Any:
-    grads = []
-    for i, (node, leaf) in enumerate(zip(bound.nodes, bound.leaves, strict=True)):
-        try:
-            grads.append(_gradient(cotangents.get(node), leaf))
-        except RuntimeError as error:
-            raise RuntimeError(f"{error} (the gradient of {bound.where(i)})") from None
-    return tree_unflatten(bound.treedef, grads)
+def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
+    """One gradient pytree per bound argument."""
+    returned: set[int] = set()
+    trees = []
+    for b in bound:
+        grads = []
+        for i, (node, leaf) in enumerate(zip(b.nodes, b.leaves, strict=True)):
+            try:
+                grad = _gradient(cotangents.get(node), leaf)
+            except RuntimeError as error:
+                raise RuntimeError(f"{error} (the gradient of {b.where(i)})") from None
+            # An identity VJP (x + y) hands one array to two inputs: each gets its own, so
+            # updating one gradient in place cannot change another.
+            if isinstance(grad, np.ndarray):
+                if id(grad) in returned:
+                    grad = grad.copy()
+                returned.add(id(grad))
+            grads.append(grad)
+        trees.append(tree_unflatten(b.treedef, grads))
+    return trees
 
 
 def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
@@ -186,7 +198,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
         cotangents = backward(tape, seeds, consume=False)
-        return tuple(_gradients(b, cotangents) for b in bound)
+        return tuple(_gradients(bound, cotangents))
 
     return out_value, vjp_fn
 
@@ -222,7 +234,7 @@ def value_and_grad(
         cotangents: dict[int, Any] = {}
         if isinstance(loss, Tensor) and loss._tape is tape:
             cotangents = backward(tape, {loss._node: np.ones((), loss.dtype)}, consume=True)
-        grads = [_gradients(b, cotangents) for b in bound]
+        grads = _gradients(bound, cotangents)
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = _lower(loss, tape)
         if has_aux:
