@@ -18,21 +18,28 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from tinygrad_np.tensor import Primitive, _data
+from tinygrad_np.tensor import Primitive, Tensor, _data
 
 __all__ = [
+    "absolute",
     "add",
     "broadcast_to",
+    "clip",
     "div",
+    "dot",
     "exp",
+    "expm1",
     "getitem",
     "log",
+    "log1p",
     "log_softmax",
     "logsumexp",
     "matmul",
     "max",
+    "maximum",
     "mean",
     "min",
+    "minimum",
     "mul",
     "neg",
     "pow",
@@ -41,12 +48,15 @@ __all__ = [
     "scatter_add",
     "sigmoid",
     "softmax",
+    "sqrt",
+    "square",
     "stop_gradient",
     "sub",
     "sum",
     "tanh",
     "transpose",
     "unbroadcast",
+    "where",
 ]
 
 Axis = int | tuple[int, ...] | None
@@ -511,21 +521,6 @@ def stop_gradient(x: Any) -> Any:
 #     maxima of tg.max do, so np.maximum(x, x) has derivative 1, like x.
 #   * abs has derivative 0 at 0 (np.sign's value there).
 # Masks and weights are plain arrays built from the data: they are piecewise constant.
-
-from tinygrad_np.tensor import Tensor  # noqa: E402  (ops.py's imports belong to the engine owner)
-
-__all__ += [
-    "absolute",
-    "clip",
-    "dot",
-    "expm1",
-    "log1p",
-    "maximum",
-    "minimum",
-    "sqrt",
-    "square",
-    "where",
-]
 
 
 def _pairwise_extremum_vjps(wins: Any) -> Any:
