@@ -436,3 +436,31 @@ def test_inputs_that_share_a_cotangent_get_separate_gradient_arrays():
     grads = tg.grad(f)({"a": np.ones(3), "b": np.ones(3)})
     grads["a"] *= 10  # an optimizer scaling its gradient in place
     np.testing.assert_array_equal(grads["b"], c)
+
+
+def test_a_primitive_that_saves_hands_its_vjp_the_forward_intermediates():
+    from tinygrad_np.tensor import Primitive
+
+    seen = []
+
+    def cube_forward(x):
+        square = x * x
+        return square * x, square
+
+    def cube_vjps(ans, x, saved):
+        seen.append(saved is not None)
+        if saved is None:  # x is traced by an outer transform: stay differentiable
+            return (lambda g: g * 3 * x * x,)
+        return (lambda g: g * 3 * saved,)
+
+    cube = Primitive("cube", cube_forward, cube_vjps, saves=True)
+    assert cube(2.0) == 8.0  # no transform: the value alone
+    assert tg.grad(cube)(2.0) == 12.0
+    assert seen == [True]
+    assert tg.grad(tg.grad(cube))(2.0) == 12.0  # 6x
+    # recorded on the outer tape with plain values first, then on the inner one, whose
+    # argument is an outer Tensor
+    assert seen[1:] == [True, False]
+    np.testing.assert_allclose(
+        tg.vjp(cube, np.array([1.0, -2.0]))[1](np.ones(2))[0], [3.0, 12.0], rtol=0
+    )

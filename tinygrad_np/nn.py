@@ -12,27 +12,33 @@ from tinygrad_np.tensor import Primitive, Tensor, _data
 __all__ = ["cross_entropy"]
 
 
-def _nll_forward(logits: Any, labels: Any) -> Any:
+def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
     n = logits.shape[0]
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_normalizer = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    exp_shifted = np.exp(shifted)
+    row_sums = exp_shifted.sum(axis=-1, keepdims=True)
+    log_normalizer = np.log(row_sums)
     if labels.ndim == 1:
         # -log softmax at the label, summed as two non-negative sums (no cancellation)
-        return (log_normalizer.sum() - shifted[np.arange(n), labels].sum()) / n
-    return -(labels * (shifted - log_normalizer)).sum() / n
+        loss = (log_normalizer.sum() - shifted[np.arange(n), labels].sum()) / n
+        # Saved for the VJP: softmax = exp_shifted / row_sums, without a second pass over
+        # the logits (on a batch of 128 the row max alone costs as much as the division).
+        return loss, (exp_shifted, row_sums)
+    return -(labels * (shifted - log_normalizer)).sum() / n, None
 
 
-def _nll_vjps(ans: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
+def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]:
     n = np.shape(_data(logits))[0]
     if np.ndim(_data(labels)) == 1:
         # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
         def d_logits(g: Any) -> Any:
-            if isinstance(logits, Tensor) or isinstance(g, Tensor):  # differentiable, for nesting
+            if saved is None or isinstance(g, Tensor):  # differentiable, for nesting
                 onehot = np.zeros(np.shape(_data(logits)), _data(logits).dtype)
                 onehot[np.arange(n), labels] = 1
                 return (ops.softmax(logits) - onehot) * (g / n)
             # Plain arrays (the training hot path): the same formula, updated in place.
-            d = ops._softmax_forward(logits)
+            exp_shifted, row_sums = saved
+            d = exp_shifted / row_sums
             d[np.arange(n), labels] -= 1
             d *= g / n
             return d
@@ -44,7 +50,7 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any) -> tuple[Any, Any]:
     )
 
 
-_cross_entropy = Primitive("cross_entropy", _nll_forward, _nll_vjps)
+_cross_entropy = Primitive("cross_entropy", _nll_forward, _nll_vjps, saves=True)
 
 
 def cross_entropy(logits: Any, labels: Any) -> Any:

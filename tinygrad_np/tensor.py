@@ -110,14 +110,23 @@ class Primitive:
     and the (unwrapped) arguments, and returns one closure ``g -> gradient`` per
     positional argument (``None`` where the argument is not differentiable).
     Closures capture only what their backward needs, so the tape retains no more.
+
+    With ``saves=True`` the forward may hand its VJPs intermediate results that would
+    be costly to recompute: ``impl`` returns ``(ans, saved)`` and the VJP maker is
+    called with ``saved=saved``. ``saved`` is plain NumPy, so it is ``None`` when the
+    arguments are themselves traced by an outer transform: the VJPs must then be
+    built from the (differentiable) arguments.
     """
 
-    __slots__ = ("impl", "name", "vjp")
+    __slots__ = ("impl", "name", "saves", "vjp")
 
-    def __init__(self, name: str, impl: Callable[..., Any], vjp: VJPMaker) -> None:
+    def __init__(
+        self, name: str, impl: Callable[..., Any], vjp: VJPMaker, saves: bool = False
+    ) -> None:
         self.name = name
         self.impl = impl
         self.vjp = vjp
+        self.saves = saves
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
@@ -132,9 +141,10 @@ class Primitive:
                 if t is not None and (tape is None or t.level > tape.level):
                     tape = t
         if tape is None:
-            if not has_tensor:
-                return self.impl(*args, **kwargs)
-            return Tensor(self.impl(*[_data(a) for a in args], **kwargs))
+            ans = self.impl(*[_data(a) for a in args] if has_tensor else args, **kwargs)
+            if self.saves:
+                ans = ans[0]
+            return Tensor(ans) if has_tensor else ans
         if not tape.alive:
             raise ValueError(
                 f"{self.name}: a Tensor from a transform that has already returned was used "
@@ -154,8 +164,16 @@ class Primitive:
                 nested = nested or isinstance(a, Tensor)
             vals.append(a)
         # With Tensors of outer tapes among the values, calling ourselves records there too.
-        ans = self(*vals, **kwargs) if nested else self.impl(*vals, **kwargs)
-        vjps = self.vjp(ans, *vals, **kwargs)
+        if nested:
+            ans, saved = self(*vals, **kwargs), None
+        elif self.saves:
+            ans, saved = self.impl(*vals, **kwargs)
+        else:
+            ans = self.impl(*vals, **kwargs)
+        if self.saves:
+            vjps = self.vjp(ans, *vals, saved=saved, **kwargs)
+        else:
+            vjps = self.vjp(ans, *vals, **kwargs)
         node = tape.num_nodes
         tape.num_nodes = node + 1
         edges = []
