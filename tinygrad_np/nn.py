@@ -75,7 +75,9 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
                 f"cross_entropy: integer labels must have shape ({n},) to match logits "
                 f"{logits_shape}, got {label_values.shape}"
             )
-        if n and (label_values.min() < 0 or label_values.max() >= c):
+        # Read as unsigned, a negative label is huge: one reduction checks both bounds.
+        unsigned = label_values.view(label_values.dtype.str.replace("i", "u"))
+        if n and unsigned.max() >= c:
             raise ValueError(
                 f"cross_entropy: labels must lie in [0, {c}), got values from "
                 f"{label_values.min()} to {label_values.max()}"

@@ -90,9 +90,9 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     if g_shape == shape:
         return g
     lead = len(g_shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
-    )
+    axes = tuple(range(lead))
+    if 1 in shape:
+        axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1)
     # Methods, not this module's functions: ndarrays and Tensors both have them, and on
     # plain arrays (the common case) they skip a dispatch.
     g = g.sum(axis=axes) if axes else g

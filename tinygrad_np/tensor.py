@@ -65,10 +65,12 @@ class Tape:
     def bind(self, value: Any, name: str = "") -> Tensor:
         """A new input node of this tape holding ``value``."""
         node = self.num_nodes
-        self.num_nodes += 1
+        self.num_nodes = node + 1
         if self.log is not None:
             self.inputs.append((name, node, tuple(np.shape(_data(value))), _data(value).dtype))
-        return Tensor._bound(value, self, node)
+        tensor = object.__new__(Tensor)  # Tensor._bound, inlined: called once per leaf
+        tensor._value, tensor._tape, tensor._node = value, self, node
+        return tensor
 
     @property
     def ops(self) -> list[OpRecord]:
@@ -156,24 +158,22 @@ class Primitive:
         nested = False
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                if a._tape is tape:
+                t = a._tape
+                if t is tape:
                     traced.append(i)
                     a = a._value
-                elif a._tape is None:
+                elif t is None:
                     a = a._value
-                nested = nested or isinstance(a, Tensor)
+                if isinstance(a, Tensor):
+                    nested = True
             vals.append(a)
         # With Tensors of outer tapes among the values, calling ourselves records there too.
-        if nested:
-            ans, saved = self(*vals, **kwargs), None
-        elif self.saves:
-            ans, saved = self.impl(*vals, **kwargs)
-        else:
-            ans = self.impl(*vals, **kwargs)
-        if self.saves:
-            vjps = self.vjp(ans, *vals, saved=saved, **kwargs)
-        else:
+        if not self.saves:
+            ans = self(*vals, **kwargs) if nested else self.impl(*vals, **kwargs)
             vjps = self.vjp(ans, *vals, **kwargs)
+        else:
+            ans, saved = (self(*vals, **kwargs), None) if nested else self.impl(*vals, **kwargs)
+            vjps = self.vjp(ans, *vals, saved=saved, **kwargs)
         node = tape.num_nodes
         tape.num_nodes = node + 1
         edges = []
@@ -198,7 +198,9 @@ class Primitive:
                     np.asarray(_data(ans)).dtype,
                 )
             )
-        return Tensor._bound(ans, tape, node)
+        out = object.__new__(Tensor)  # Tensor._bound, inlined on the hot path
+        out._value, out._tape, out._node = ans, tape, node
+        return out
 
 
 def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]:
@@ -209,8 +211,9 @@ def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]
     saved) is freed as soon as its VJP has run; the tape is then spent.
     """
     cotangents = dict(seeds)
-    records = tape.records
-    for node, edges in _popping(records) if consume else reversed(records):
+    records = tape.records if consume else list(tape.records)
+    while records:
+        node, edges = records.pop()
         g = cotangents.pop(node, None)
         if g is None:
             continue
@@ -219,11 +222,6 @@ def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]
             previous = cotangents.get(parent)
             cotangents[parent] = contribution if previous is None else previous + contribution
     return cotangents
-
-
-def _popping(records: list[Any]) -> Iterator[Any]:
-    while records:
-        yield records.pop()
 
 
 class Tensor:

@@ -23,14 +23,17 @@ ArgNums = int | tuple[int, ...]
 
 
 class _BoundArg:
-    """One differentiated argument: the argument itself, its leaves, structure and nodes."""
+    """One differentiated argument: the argument itself, its leaves and structure.
 
-    __slots__ = ("arg", "argnum", "leaves", "nodes", "treedef")
+    Its leaves are bound to consecutive tape nodes, ``first_node`` onwards.
+    """
+
+    __slots__ = ("arg", "argnum", "first_node", "leaves", "treedef")
 
     def __init__(
-        self, arg: Any, argnum: int, leaves: list[Any], nodes: list[int], treedef: TreeDef
+        self, arg: Any, argnum: int, leaves: list[Any], first_node: int, treedef: TreeDef
     ) -> None:
-        self.arg, self.argnum, self.leaves, self.nodes = arg, argnum, leaves, nodes
+        self.arg, self.argnum, self.leaves, self.first_node = arg, argnum, leaves, first_node
         self.treedef = treedef
 
     def where(self, i: int) -> str:
@@ -65,18 +68,15 @@ def _float_value(leaf: Any, where: str, transform: str) -> Any:
 
 def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _BoundArg]:
     leaves, treedef = tree_flatten(arg)
-    b = _BoundArg(arg, argnum, leaves, [], treedef)
+    b = _BoundArg(arg, argnum, leaves, tape.num_nodes, treedef)
     bound = []
     for i, leaf in enumerate(leaves):
-        if type(leaf) is np.ndarray and leaf.dtype.kind == "f":  # the common case, checked fast
-            value = leaf
+        if not (type(leaf) is np.ndarray and leaf.dtype.kind == "f"):  # the common case
+            leaf = _float_value(leaf, b.where(i), transform)
+        if tape.log is None:
+            bound.append(tape.bind(leaf))
         else:
-            value = _float_value(leaf, b.where(i), transform)
-        tensor = tape.bind(
-            value, b.where(i).replace("argument ", "arg") if tape.log is not None else ""
-        )
-        bound.append(tensor)
-        b.nodes.append(tensor._node)
+            bound.append(tape.bind(leaf, b.where(i).replace("argument ", "arg")))
     return tree_unflatten(treedef, bound), b
 
 
@@ -122,14 +122,6 @@ def _lower(x: Any, tape: Tape) -> Any:
 
 def _gradient(cotangent: Any, leaf: Any) -> Any:
     """A leaf's gradient with the leaf's shape and dtype (zeros if nothing reached it)."""
-    if (
-        type(cotangent) is np.ndarray
-        and type(leaf) is np.ndarray
-        and cotangent.shape == leaf.shape
-        and cotangent.dtype == leaf.dtype
-        and cotangent.flags.writeable
-    ):
-        return cotangent  # the common case, already right
     shape, dtype = np.shape(_data(leaf)), np.asarray(_data(leaf)).dtype
     if cotangent is None:
         cotangent = np.zeros(shape, dtype)
@@ -155,11 +147,19 @@ def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
     trees = []
     for b in bound:
         grads = []
-        for i, (node, leaf) in enumerate(zip(b.nodes, b.leaves, strict=True)):
-            try:
-                grad = _gradient(cotangents.get(node), leaf)
-            except RuntimeError as error:
-                raise RuntimeError(f"{error} (the gradient of {b.where(i)})") from None
+        for i, leaf in enumerate(b.leaves):
+            grad = cotangents.get(b.first_node + i)
+            if not (  # the common case, a fresh array like the leaf, is checked inline
+                type(grad) is np.ndarray
+                and grad.base is None
+                and type(leaf) is np.ndarray
+                and grad.shape == leaf.shape
+                and grad.dtype is leaf.dtype
+            ):
+                try:
+                    grad = _gradient(grad, leaf)
+                except RuntimeError as error:
+                    raise RuntimeError(f"{error} (the gradient of {b.where(i)})") from None
             # An identity VJP (x + y) hands one array to two inputs: each gets its own, so
             # updating one gradient in place cannot change another.
             if isinstance(grad, np.ndarray):

@@ -65,21 +65,29 @@ def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(x, "_fields")
 
 
+def _is_node(x: Any) -> bool:
+    """Whether ``x`` is a container of the tree (a leaf otherwise)."""
+    return isinstance(x, dict) or (isinstance(x, list | tuple) and not _is_namedtuple(x))
+
+
 def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
-    if isinstance(tree, dict):
-        children = tuple([_flatten(child, leaves) for child in tree.values()])
-    elif isinstance(tree, list | tuple) and not _is_namedtuple(tree):
-        children = tuple([_flatten(child, leaves) for child in tree])
-    else:
-        leaves.append(tree)
-        return LEAF
+    """The structure of container ``tree``; its leaves are appended to ``leaves``."""
+    children = []
+    for child in tree.values() if isinstance(tree, dict) else tree:
+        if _is_node(child):
+            children.append(_flatten(child, leaves))
+        else:  # leaves handled in the loop: most trees are a flat dict of arrays
+            leaves.append(child)
+            children.append(LEAF)
     kind = "dict" if isinstance(tree, dict) else "list" if isinstance(tree, list) else "tuple"
     keys = tuple(tree) if kind == "dict" else ()
-    return TreeDef(kind, keys, children)
+    return TreeDef(kind, keys, tuple(children))
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Leaves in a fixed order (dicts in insertion order) and the structure."""
+    if not _is_node(tree):
+        return [tree], LEAF
     leaves: list[Any] = []
     return leaves, _flatten(tree, leaves)
 
@@ -100,7 +108,7 @@ def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     def build(td: TreeDef) -> Any:
         if td.kind == "leaf":
             return next(it)
-        children = [build(c) for c in td.children]
+        children = [next(it) if c.kind == "leaf" else build(c) for c in td.children]
         if td.kind == "dict":
             return dict(zip(td.keys, children, strict=True))
         return children if td.kind == "list" else tuple(children)
