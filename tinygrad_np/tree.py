@@ -103,6 +103,12 @@ def tree_leaves(tree: Any) -> list[Any]:
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """Inverse of ``tree_flatten``."""
+    kind, keys, children = treedef
+    if len(children) == len(leaves) and children.count(LEAF) == len(children):
+        # One level of leaves: a flat dict of parameters, its gradients... (the common case)
+        if kind == "dict":
+            return dict(zip(keys, leaves))
+        return list(leaves) if kind == "list" else tuple(leaves)
     it = iter(leaves)
 
     def build(td: TreeDef) -> Any:
