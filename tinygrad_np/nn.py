@@ -28,8 +28,8 @@ def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
 
 
 def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]:
-    n = np.shape(_data(logits))[0]
-    if np.ndim(_data(labels)) == 1:
+    n = _data(logits).shape[0]
+    if _data(labels).ndim == 1:
         # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
         def d_logits(g: Any) -> Any:
             if saved is None or isinstance(g, Tensor):  # differentiable, for nesting
@@ -92,4 +92,6 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
             f"cross_entropy: probability labels must have the logits' shape {logits_shape}, "
             f"got {label_values.shape}"
         )
+    elif not isinstance(labels, Tensor):
+        labels = label_values
     return _cross_entropy(logits, labels)
