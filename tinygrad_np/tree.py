@@ -107,7 +107,7 @@ def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     if len(children) == len(leaves) and children.count(LEAF) == len(children):
         # One level of leaves: a flat dict of parameters, its gradients... (the common case)
         if kind == "dict":
-            return dict(zip(keys, leaves))
+            return dict(zip(keys, leaves, strict=True))
         return list(leaves) if kind == "list" else tuple(leaves)
     it = iter(leaves)
 
