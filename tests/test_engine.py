@@ -411,7 +411,10 @@ def test_traced_tensor_refuses_silent_conversion_to_ndarray():
     ("logits", "labels", "error", "message"),
     [
         (np.ones(3), np.array([0]), ValueError, r"logits must have shape \(N, C\)"),
-        (np.ones((2, 3)), np.array([0, 3]), ValueError, r"labels must lie in \[0, 3\)"),
+        (np.ones((2, 3)), np.array([0, 3]), ValueError, r"\[0, 3\), got values from 0 to 3"),
+        (np.ones((2, 3)), np.array([-1, 2]), ValueError, r"\[0, 3\), got values from -1 to 2"),
+        (np.ones((2, 3)), np.array([-4, 0]), ValueError, r"\[0, 3\), got values from -4 to 0"),
+        (np.ones((2, 3)), np.array([7, 1], np.uint8), ValueError, r"from 1 to 7"),
         (np.ones((2, 3)), np.array([0, 1, 2]), ValueError, r"must have shape \(2,\)"),
         (np.ones((2, 3)), np.ones((2, 2)), ValueError, r"the logits' shape \(2, 3\)"),
         (np.ones((2, 3)), np.array([True, False]), TypeError, "integers or floats"),
@@ -420,6 +423,11 @@ def test_traced_tensor_refuses_silent_conversion_to_ndarray():
 def test_cross_entropy_rejects_bad_labels(logits, labels, error, message):
     with pytest.raises(error, match=message):
         tg.nn.cross_entropy(logits, labels)
+    with pytest.raises(error, match=message):  # the same while traced
+        tg.grad(lambda z: tg.nn.cross_entropy(z, labels))(logits)
+    if logits.ndim == 2:  # and under a second-order transform
+        with pytest.raises(error, match=message):
+            tg.hvp(lambda z: tg.nn.cross_entropy(z, labels), logits, np.ones_like(logits))
 
 
 def test_a_wrong_shaped_vjp_is_reported_with_the_leaf_it_reached():

@@ -53,6 +53,13 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
 _cross_entropy = Primitive("cross_entropy", _nll_forward, _nll_vjps, saves=True)
 
 
+def _label_range_error(labels: Any, c: int) -> ValueError:
+    return ValueError(
+        f"cross_entropy: labels must lie in [0, {c}), got values from "
+        f"{labels.min()} to {labels.max()}"
+    )
+
+
 def cross_entropy(logits: Any, labels: Any) -> Any:
     """Mean categorical cross-entropy of ``softmax(logits)`` against ``labels``.
 
@@ -75,23 +82,21 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
                 f"cross_entropy: integer labels must have shape ({n},) to match logits "
                 f"{logits_shape}, got {label_values.shape}"
             )
-        # Read as unsigned, a negative label is huge: one reduction checks both bounds.
-        unsigned = label_values.view(label_values.dtype.str.replace("i", "u"))
-        if n and unsigned.max() >= c:
-            raise ValueError(
-                f"cross_entropy: labels must lie in [0, {c}), got values from "
-                f"{label_values.min()} to {label_values.max()}"
-            )
-        labels = label_values
-    elif kind != "f":
+        # A label >= C makes the forward pass's gather of label logits raise IndexError;
+        # only negative labels, which would index from the end, need a pass of their own.
+        if n and kind == "i" and label_values.min() < 0:
+            raise _label_range_error(label_values, c)
+        try:
+            return _cross_entropy(logits, label_values)
+        except IndexError:
+            raise _label_range_error(label_values, c) from None
+    if kind != "f":
         raise TypeError(
             f"cross_entropy: labels must be integers or floats, not {label_values.dtype}"
         )
-    elif label_values.shape != logits_shape:
+    if label_values.shape != logits_shape:
         raise ValueError(
             f"cross_entropy: probability labels must have the logits' shape {logits_shape}, "
             f"got {label_values.shape}"
         )
-    elif not isinstance(labels, Tensor):
-        labels = label_values
-    return _cross_entropy(logits, labels)
+    return _cross_entropy(logits, labels if isinstance(labels, Tensor) else label_values)

@@ -103,8 +103,9 @@ def _identity(g: Any) -> Any:
     return g
 
 
-def _sum_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
-    """The VJP of broadcasting an operand of ``shape`` up to ``ans_shape``."""
+def _sum_to(x: Any, ans_shape: tuple[int, ...]) -> Any:
+    """The VJP of broadcasting operand ``x`` up to ``ans_shape``."""
+    shape = x.shape if type(x) is np.ndarray else _shape(x)
     if shape == ans_shape:
         return _identity
     return lambda g: unbroadcast(g, shape)
@@ -113,10 +114,10 @@ def _sum_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
 # --- elementwise arithmetic ---------------------------------------------------------
 
 
-# `to_x = _sum_to(shape(x), shape(ans))` sums a cotangent of ans's shape back to x's shape.
+# `to_x = _sum_to(x, shape(ans))` sums a cotangent of ans's shape back to x's shape.
 def _add_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
-    return _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+    return _sum_to(x, shape), _sum_to(y, shape)
 
 
 _add = Primitive("add", np.add, _add_vjps)
@@ -124,19 +125,19 @@ _add = Primitive("add", np.add, _add_vjps)
 
 def _sub_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
-    to_y = _sum_to(_shape(y), shape)
-    return _sum_to(_shape(x), shape), lambda g: to_y(-g)
+    to_y = _sum_to(y, shape)
+    return _sum_to(x, shape), lambda g: to_y(-g)
 
 
 def _mul_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
-    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+    to_x, to_y = _sum_to(x, shape), _sum_to(y, shape)
     return lambda g: to_x(g * y), lambda g: to_y(g * x)
 
 
 def _div_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
-    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+    to_x, to_y = _sum_to(x, shape), _sum_to(y, shape)
     return lambda g: to_x(g / y), lambda g: to_y(-g * ans / y)
 
 
@@ -148,7 +149,7 @@ _neg = Primitive("neg", np.negative, lambda ans, x: (lambda g: -g,))
 
 def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
-    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+    to_x, to_y = _sum_to(x, shape), _sum_to(y, shape)
     if isinstance(y, int | float) and y == 0:
         dx = lambda g: to_x(g * 0)  # d/dx x**0 = 0, even at x = 0
     else:
@@ -375,7 +376,7 @@ _transpose = Primitive("transpose", np.transpose, _transpose_vjps)
 _broadcast_to = Primitive(
     "broadcast_to",
     np.broadcast_to,
-    lambda ans, x, shape: (_sum_to(_shape(x), _shape(ans)),),
+    lambda ans, x, shape: (_sum_to(x, _shape(ans)),),
 )
 
 
@@ -534,7 +535,7 @@ def _pairwise_extremum_vjps(wins: Any) -> Any:
             ties = (x_data == y_data) * dtype.type(tie_share)
             x_wins, y_wins = x_wins + ties, y_wins + ties  # weights in ans's dtype
         shape = _shape(ans)
-        to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+        to_x, to_y = _sum_to(x, shape), _sum_to(y, shape)
         return lambda g: to_x(g * x_wins), lambda g: to_y(g * y_wins)
 
     return vjps
@@ -577,7 +578,7 @@ def _clip_vjps(ans: Any, x: Any, lo: Any, hi: Any) -> tuple[Any]:
         inside &= x_data > lo
     if hi is not None:
         inside &= x_data < hi
-    to_x = _sum_to(_shape(x), _shape(ans))
+    to_x = _sum_to(x, _shape(ans))
     return (lambda g: to_x(g * inside),)
 
 
@@ -598,7 +599,7 @@ def clip(x: Any, lo: Any, hi: Any) -> Any:
 
 def _where_vjps(ans: Any, x: Any, y: Any, condition: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
-    to_x, to_y = _sum_to(_shape(x), shape), _sum_to(_shape(y), shape)
+    to_x, to_y = _sum_to(x, shape), _sum_to(y, shape)
     return (
         lambda g: to_x(where(condition, g, 0)),
         lambda g: to_y(where(condition, 0, g)),

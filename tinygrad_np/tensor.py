@@ -72,6 +72,12 @@ class Tape:
         tensor._value, tensor._tape, tensor._node = value, self, node
         return tensor
 
+    def bind_all(self, values: list[Any]) -> list[Tensor]:
+        """``[bind(v) for v in values]`` in one call (no names: the tape must not log)."""
+        first = self.num_nodes
+        self.num_nodes = first + len(values)
+        return [Tensor._bound(value, self, first + i) for i, value in enumerate(values)]
+
     @property
     def ops(self) -> list[OpRecord]:
         if self.log is None:

@@ -69,18 +69,23 @@ def _float_value(leaf: Any, where: str, transform: str) -> Any:
 def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _BoundArg]:
     leaves, treedef = tree_flatten(arg)
     b = _BoundArg(arg, argnum, leaves, tape.num_nodes, treedef)
-    bound = []
-    for i, leaf in enumerate(leaves):
-        if not (type(leaf) is np.ndarray and leaf.dtype.kind == "f"):  # the common case
-            leaf = _float_value(leaf, b.where(i), transform)
-        if tape.log is None:
-            bound.append(tape.bind(leaf))
-        else:
-            bound.append(tape.bind(leaf, b.where(i).replace("argument ", "arg")))
+    values = [
+        leaf
+        if type(leaf) is np.ndarray and leaf.dtype.kind == "f"  # the common case, checked fast
+        else _float_value(leaf, b.where(i), transform)
+        for i, leaf in enumerate(leaves)
+    ]
+    if tape.log is None:
+        bound = tape.bind_all(values)
+    else:
+        names = [b.where(i).replace("argument ", "arg") for i in range(len(values))]
+        bound = [tape.bind(value, name) for value, name in zip(values, names, strict=True)]
     return tree_unflatten(treedef, bound), b
 
 
 def _normalize_argnums(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, ...]:
+    if type(argnums) is int and 0 <= argnums < nargs:  # the common case
+        return (argnums,)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     out = []
     for n in nums:
@@ -225,7 +230,7 @@ def value_and_grad(
             loss, aux = out
         else:
             loss, aux = out, None
-        shape = np.shape(_data(loss))
+        shape = loss.shape if isinstance(loss, Tensor) else np.shape(loss)
         if shape != ():
             raise ValueError(
                 f"grad needs f to return a scalar, but it returned shape {shape}; "
@@ -233,7 +238,7 @@ def value_and_grad(
             )
         cotangents: dict[int, Any] = {}
         if isinstance(loss, Tensor) and loss._tape is tape:
-            cotangents = backward(tape, {loss._node: np.ones((), loss.dtype)}, consume=True)
+            cotangents = backward(tape, {loss._node: np.array(1, loss.dtype)}, consume=True)
         grads = _gradients(bound, cotangents)
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = _lower(loss, tape)

@@ -74,7 +74,8 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
     """The structure of container ``tree``; its leaves are appended to ``leaves``."""
     children = []
     for child in tree.values() if isinstance(tree, dict) else tree:
-        if _is_node(child):
+        # _is_node(child), inlined: most children are arrays, which fail the first test
+        if isinstance(child, dict | list | tuple) and not _is_namedtuple(child):
             children.append(_flatten(child, leaves))
         else:  # leaves handled in the loop: most trees are a flat dict of arrays
             leaves.append(child)
