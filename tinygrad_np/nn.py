@@ -28,8 +28,8 @@ def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
 
 
 def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]:
-    n = _data(logits).shape[0]
-    if _data(labels).ndim == 1:
+    n = logits.shape[0]  # ndarrays and Tensors alike
+    if labels.ndim == 1:
         # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
         def d_logits(g: Any) -> Any:
             if saved is None or isinstance(g, Tensor):  # differentiable, for nesting
@@ -74,7 +74,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
     if len(logits_shape) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits_shape}")
     n, c = logits_shape
-    label_values = np.asarray(_data(labels))
+    label_values = labels if type(labels) is np.ndarray else np.asarray(_data(labels))
     kind = label_values.dtype.kind
     if kind in "iu":
         if label_values.shape != (n,):

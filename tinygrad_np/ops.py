@@ -84,31 +84,44 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
-    g_shape = _shape(g)
-    if g_shape == shape:
-        return g
-    lead = len(g_shape) - len(shape)
+def _broadcast_axes(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of ``ans_shape`` along which an operand of ``shape`` was broadcast."""
+    lead = len(ans_shape) - len(shape)
     axes = tuple(range(lead))
     if 1 in shape:
-        axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1)
-    # Methods, not this module's functions: ndarrays and Tensors both have them, and on
-    # plain arrays (the common case) they skip a dispatch.
-    g = g.sum(axis=axes) if axes else g
-    return g if _shape(g) == shape else g.reshape(shape)
+        axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and ans_shape[lead + i] != 1)
+    return axes
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
+    g_shape = g.shape if type(g) is np.ndarray else _shape(g)
+    return g if g_shape == shape else _summing_to(shape, g_shape)(g)
 
 
 def _identity(g: Any) -> Any:
     return g
 
 
+def _summing_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
+    """A function summing an array of ``ans_shape`` down to broadcast-compatible ``shape``.
+
+    Methods, not this module's functions, do the sums: ndarrays and Tensors both have
+    them, and on plain arrays (the common case) they skip a dispatch.
+    """
+    axes = _broadcast_axes(shape, ans_shape)
+    if axes == tuple(range(len(ans_shape) - len(shape))):  # only leading axes were added
+        return lambda g: g.sum(axis=axes)
+    return lambda g: g.sum(axis=axes).reshape(shape)
+
+
 def _sum_to(x: Any, ans_shape: tuple[int, ...]) -> Any:
-    """The VJP of broadcasting operand ``x`` up to ``ans_shape``."""
+    """The VJP of broadcasting operand ``x`` up to ``ans_shape``.
+
+    Worked out when the op is recorded: its cotangents will all have ``ans_shape``.
+    """
     shape = x.shape if type(x) is np.ndarray else _shape(x)
-    if shape == ans_shape:
-        return _identity
-    return lambda g: unbroadcast(g, shape)
+    return _identity if shape == ans_shape else _summing_to(shape, ans_shape)
 
 
 # --- elementwise arithmetic ---------------------------------------------------------
@@ -116,7 +129,7 @@ def _sum_to(x: Any, ans_shape: tuple[int, ...]) -> Any:
 
 # `to_x = _sum_to(x, shape(ans))` sums a cotangent of ans's shape back to x's shape.
 def _add_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    shape = _shape(ans)
+    shape = ans.shape if type(ans) is np.ndarray else _shape(ans)
     return _sum_to(x, shape), _sum_to(y, shape)
 
 
@@ -214,8 +227,10 @@ def _swap_last(x: Any) -> Any:
 
 
 def _matmul_vjps(ans: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        return (lambda g: g @ b.T), (lambda g: a.T @ g)  # the common case, checked fast
     a_shape, b_shape = _shape(a), _shape(b)
-    if len(a_shape) == 2 and len(b_shape) == 2:  # the common case, kept short
+    if len(a_shape) == 2 and len(b_shape) == 2:
         return (lambda g: g @ b.T), (lambda g: a.T @ g)
     if len(a_shape) == 1 and len(b_shape) == 1:  # inner product
         return (lambda g: g * b), (lambda g: g * a)

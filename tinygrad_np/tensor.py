@@ -74,9 +74,13 @@ class Tape:
 
     def bind_all(self, values: list[Any]) -> list[Tensor]:
         """``[bind(v) for v in values]`` in one call (no names: the tape must not log)."""
-        first = self.num_nodes
-        self.num_nodes = first + len(values)
-        return [Tensor._bound(value, self, first + i) for i, value in enumerate(values)]
+        tensors = []
+        for value in values:  # Tensor._bound, inlined
+            tensor = object.__new__(Tensor)
+            tensor._value, tensor._tape, tensor._node = value, self, self.num_nodes
+            self.num_nodes += 1
+            tensors.append(tensor)
+        return tensors
 
     @property
     def ops(self) -> list[OpRecord]:

@@ -230,7 +230,12 @@ def value_and_grad(
             loss, aux = out
         else:
             loss, aux = out, None
-        shape = loss.shape if isinstance(loss, Tensor) else np.shape(loss)
+        loss_value = _data(loss)
+        shape = (
+            loss_value.shape
+            if isinstance(loss_value, np.ndarray | np.generic)
+            else np.shape(loss_value)
+        )
         if shape != ():
             raise ValueError(
                 f"grad needs f to return a scalar, but it returned shape {shape}; "
@@ -238,7 +243,8 @@ def value_and_grad(
             )
         cotangents: dict[int, Any] = {}
         if isinstance(loss, Tensor) and loss._tape is tape:
-            cotangents = backward(tape, {loss._node: np.array(1, loss.dtype)}, consume=True)
+            seed = np.array(1, loss_value.dtype)
+            cotangents = backward(tape, {loss._node: seed}, consume=True)
         grads = _gradients(bound, cotangents)
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = _lower(loss, tape)
