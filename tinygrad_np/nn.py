@@ -13,14 +13,16 @@ __all__ = ["cross_entropy"]
 
 
 def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
+    # The ufuncs' reduce methods are what ndarray.max/.sum call, minus a Python wrapper each.
     n = logits.shape[0]
-    shifted = logits - logits.max(axis=-1, keepdims=True)
+    shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
     exp_shifted = np.exp(shifted)
-    row_sums = exp_shifted.sum(axis=-1, keepdims=True)
+    row_sums = np.add.reduce(exp_shifted, axis=-1, keepdims=True)
     log_normalizer = np.log(row_sums)
     if labels.ndim == 1:
         # -log softmax at the label, summed as two non-negative sums (no cancellation)
-        loss = (log_normalizer.sum() - shifted[np.arange(n), labels].sum()) / n
+        label_logits = shifted[np.arange(n), labels]
+        loss = (np.add.reduce(log_normalizer, None) - np.add.reduce(label_logits)) / n
         # Saved for the VJP: softmax = exp_shifted / row_sums, without a second pass over
         # the logits (on a batch of 128 the row max alone costs as much as the division).
         return loss, (exp_shifted, row_sums)
@@ -84,7 +86,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
             )
         # A label >= C makes the forward pass's gather of label logits raise IndexError;
         # only negative labels, which would index from the end, need a pass of their own.
-        if n and kind == "i" and label_values.min() < 0:
+        if n and kind == "i" and np.minimum.reduce(label_values) < 0:
             raise _label_range_error(label_values, c)
         try:
             return _cross_entropy(logits, label_values)

@@ -84,15 +84,6 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def _broadcast_axes(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The axes of ``ans_shape`` along which an operand of ``shape`` was broadcast."""
-    lead = len(ans_shape) - len(shape)
-    axes = tuple(range(lead))
-    if 1 in shape:
-        axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and ans_shape[lead + i] != 1)
-    return axes
-
-
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
     g_shape = g.shape if type(g) is np.ndarray else _shape(g)
@@ -109,9 +100,12 @@ def _summing_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
     Methods, not this module's functions, do the sums: ndarrays and Tensors both have
     them, and on plain arrays (the common case) they skip a dispatch.
     """
-    axes = _broadcast_axes(shape, ans_shape)
-    if axes == tuple(range(len(ans_shape) - len(shape))):  # only leading axes were added
+    lead = len(ans_shape) - len(shape)  # leading axes added by broadcasting
+    axes = tuple(range(lead))
+    if 1 not in shape:
         return lambda g: g.sum(axis=axes)
+    # and axes stretched from length 1, summed keeping their place
+    axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and ans_shape[lead + i] != 1)
     return lambda g: g.sum(axis=axes).reshape(shape)
 
 

@@ -87,10 +87,10 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
 
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Leaves in a fixed order (dicts in insertion order) and the structure."""
-    if not _is_node(tree):
-        return [tree], LEAF
     leaves: list[Any] = []
-    return leaves, _flatten(tree, leaves)
+    if isinstance(tree, dict) or _is_node(tree):  # a dict, the common case, tested inline
+        return leaves, _flatten(tree, leaves)
+    return [tree], LEAF
 
 
 def tree_paths(tree: Any) -> list[Path]:
