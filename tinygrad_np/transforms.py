@@ -148,12 +148,11 @@ def _gradient(cotangent: Any, leaf: Any) -> Any:
 
 def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
     """One gradient pytree per bound argument."""
-    returned: set[int] = set()
-    trees = []
+    leaf_grads = []
     for b in bound:
-        grads = []
+        node = b.first_node
         for i, leaf in enumerate(b.leaves):
-            grad = cotangents.get(b.first_node + i)
+            grad = cotangents.get(node + i)
             if not (  # the common case, a fresh array like the leaf, is checked inline
                 type(grad) is np.ndarray
                 and grad.base is None
@@ -165,15 +164,30 @@ def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
                     grad = _gradient(grad, leaf)
                 except RuntimeError as error:
                     raise RuntimeError(f"{error} (the gradient of {b.where(i)})") from None
-            # An identity VJP (x + y) hands one array to two inputs: each gets its own, so
-            # updating one gradient in place cannot change another.
-            if isinstance(grad, np.ndarray):
-                if id(grad) in returned:
-                    grad = grad.copy()
-                returned.add(id(grad))
-            grads.append(grad)
-        trees.append(tree_unflatten(b.treedef, grads))
+            leaf_grads.append(grad)
+    if len(set(map(id, leaf_grads))) < len(leaf_grads):
+        _unshare(leaf_grads)
+    trees = []
+    start = 0
+    for b in bound:
+        stop = start + len(b.leaves)
+        trees.append(tree_unflatten(b.treedef, leaf_grads[start:stop]))
+        start = stop
     return trees
+
+
+def _unshare(grads: list[Any]) -> None:
+    """Copy every array that appears a second time in ``grads``.
+
+    An identity VJP (x + y) hands one array to two inputs: each gets its own, so
+    updating one gradient in place cannot change another.
+    """
+    seen: set[int] = set()
+    for i, grad in enumerate(grads):
+        if isinstance(grad, np.ndarray):
+            if id(grad) in seen:
+                grads[i] = grad = grad.copy()
+            seen.add(id(grad))
 
 
 def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
