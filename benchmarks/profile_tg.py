@@ -36,7 +36,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import common
-from benchmarks.contenders.tinygrad import apply_steps_, make_value_and_steps
+from benchmarks.contenders import sgd_
+from benchmarks.contenders.tinygrad import make_loss
 
 
 class OpTimer:
@@ -109,8 +110,9 @@ def _schedule(cfg: common.Config, n: int, steps: int) -> list[np.ndarray | None]
 def profile_config(
     cfg: common.Config, data: common.Data, steps: int, use_cprofile: bool
 ) -> dict[str, Any]:
+    import tinygrad_np as tg
 
-    value_and_steps = make_value_and_steps(common.LR)
+    vag = tg.value_and_grad(make_loss())
     params = common.init_params(cfg.dtype)
     x_all, y_all = data.x_train, data.y_train
 
@@ -120,9 +122,9 @@ def profile_config(
             t0 = time.perf_counter()
             x, y = (x_all, y_all) if idx is None else (x_all[idx], y_all[idx])
             t1 = time.perf_counter()
-            _, steps = value_and_steps(params, x, y)
+            _, grads = vag(params, x, y)
             t2 = time.perf_counter()
-            apply_steps_(params, steps)
+            sgd_(params, grads, common.LR)
             t3 = time.perf_counter()
             if phases is not None:
                 phases["gather"] += t1 - t0

@@ -1,10 +1,4 @@
-"""Contender 2: tinygrad_np, the model as a forward function under ``tg.value_and_grad``.
-
-The learning rate is folded into the loss: the gradient of ``lr * loss`` is ``lr`` times the
-gradient, so the update is a single in-place subtraction per parameter. That is the algebra the
-hand-written baseline uses when it folds ``lr / m`` into dZ2, written here in user code: one
-extra scalar multiply on the tape, and the VJPs carry the scale down to every gradient.
-"""
+"""Contender 2: tinygrad_np, the model as a forward function under ``tg.value_and_grad``."""
 
 from __future__ import annotations
 
@@ -15,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import Params
-from benchmarks.contenders import Contender
+from benchmarks.contenders import Contender, sgd_
 
 
 def unavailable() -> str | None:
@@ -39,33 +33,17 @@ def make_loss() -> Any:
     return loss
 
 
-def make_value_and_steps(lr: float) -> Any:
-    """``f(params, x, y) -> ((lr * loss, loss), lr * gradients)``."""
-    import tinygrad_np as tg
-
-    loss = make_loss()
-
-    def scaled_loss(params: Any, x: np.ndarray, y: np.ndarray) -> Any:
-        value = loss(params, x, y)
-        return value * lr, value
-
-    return tg.value_and_grad(scaled_loss, has_aux=True)
-
-
-def apply_steps_(params: Params, steps: Params) -> None:
-    for name, p in params.items():
-        p -= steps[name]
-
-
 class TinygradNp(Contender):
     name = "tinygrad_np"
     label = "tinygrad_np"
 
     def __init__(self, x: np.ndarray, y: np.ndarray, params: Params, lr: float) -> None:
         super().__init__(x, y, params, lr)
+        import tinygrad_np as tg
+
         self.x, self.y = x, y
         self.p = {k: v.copy() for k, v in params.items()}
-        self.value_and_steps = make_value_and_steps(lr)
+        self.value_and_grad = tg.value_and_grad(make_loss())
         self._loss: Any = float("nan")
 
     def step(self, idx: np.ndarray | None) -> None:
@@ -73,8 +51,8 @@ class TinygradNp(Contender):
             x, y = self.x, self.y
         else:
             x, y = self.x[idx], self.y[idx]
-        (_, self._loss), steps = self.value_and_steps(self.p, x, y)
-        apply_steps_(self.p, steps)
+        self._loss, grads = self.value_and_grad(self.p, x, y)
+        sgd_(self.p, grads, self.lr)
 
     def last_loss(self) -> float:
         return float(self._loss)  # value_and_grad returns a NumPy scalar
