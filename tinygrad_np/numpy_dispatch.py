@@ -33,24 +33,25 @@ __all__ = ["CONSTANT_FUNCTIONS", "CONSTANT_UFUNCS", "FUNCTIONS", "UFUNCS"]
 
 # --- ufuncs -------------------------------------------------------------------------------
 
+# The primitives themselves where the public op is a plain pass-through: one call less.
 UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
-    np.add: ops.add,
-    np.subtract: ops.sub,
-    np.multiply: ops.mul,
-    np.true_divide: ops.div,  # np.divide is the same ufunc
-    np.negative: ops.neg,
-    np.power: ops.pow,
-    np.matmul: ops.matmul,
-    np.exp: ops.exp,
-    np.log: ops.log,
-    np.tanh: ops.tanh,
+    np.add: ops._add,
+    np.subtract: ops._sub,
+    np.multiply: ops._mul,
+    np.true_divide: ops._div,  # np.divide is the same ufunc
+    np.negative: ops._neg,
+    np.power: ops._pow,
+    np.matmul: ops._matmul,
+    np.exp: ops._exp,
+    np.log: ops._log,
+    np.tanh: ops._tanh,
     np.maximum: ops.maximum,
     np.minimum: ops.minimum,
-    np.sqrt: ops.sqrt,
-    np.square: ops.square,
-    np.log1p: ops.log1p,
-    np.expm1: ops.expm1,
-    np.absolute: ops.absolute,  # np.abs is the same ufunc
+    np.sqrt: ops._sqrt,
+    np.square: ops._square,
+    np.log1p: ops._log1p,
+    np.expm1: ops._expm1,
+    np.absolute: ops._absolute,  # np.abs is the same ufunc
 }
 
 # Results with no gradient: booleans, or piecewise-constant values (derivative 0 wherever it

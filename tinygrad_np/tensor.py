@@ -345,45 +345,45 @@ class Tensor:
 
     __hash__ = None  # type: ignore[assignment]
 
-    # --- arithmetic ----------------------------------------------------------------
+    # --- arithmetic: straight to the primitives (one call less than ops.add & co.) ----
     def __add__(self, other: Any) -> Any:
-        return ops.add(self, other)
+        return ops._add(self, other)
 
     def __radd__(self, other: Any) -> Any:
-        return ops.add(other, self)
+        return ops._add(other, self)
 
     def __sub__(self, other: Any) -> Any:
-        return ops.sub(self, other)
+        return ops._sub(self, other)
 
     def __rsub__(self, other: Any) -> Any:
-        return ops.sub(other, self)
+        return ops._sub(other, self)
 
     def __mul__(self, other: Any) -> Any:
-        return ops.mul(self, other)
+        return ops._mul(self, other)
 
     def __rmul__(self, other: Any) -> Any:
-        return ops.mul(other, self)
+        return ops._mul(other, self)
 
     def __truediv__(self, other: Any) -> Any:
-        return ops.div(self, other)
+        return ops._div(self, other)
 
     def __rtruediv__(self, other: Any) -> Any:
-        return ops.div(other, self)
+        return ops._div(other, self)
 
     def __pow__(self, other: Any) -> Any:
-        return ops.pow(self, other)
+        return ops._pow(self, other)
 
     def __rpow__(self, other: Any) -> Any:
-        return ops.pow(other, self)
+        return ops._pow(other, self)
 
     def __matmul__(self, other: Any) -> Any:
-        return ops.matmul(self, other)
+        return ops._matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Any:
-        return ops.matmul(other, self)
+        return ops._matmul(other, self)
 
     def __neg__(self) -> Any:
-        return ops.neg(self)
+        return ops._neg(self)
 
     def __pos__(self) -> Tensor:
         return self

@@ -84,8 +84,6 @@ def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _Boun
 
 
 def _normalize_argnums(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, ...]:
-    if type(argnums) is int and 0 <= argnums < nargs:  # the common case
-        return (argnums,)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     out = []
     for n in nums:
@@ -234,7 +232,10 @@ def value_and_grad(
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        nums = _normalize_argnums(argnums, len(args), "grad")
+        if type(argnums) is int and 0 <= argnums < len(args):  # the common case, inline
+            nums: tuple[int, ...] = (argnums,)
+        else:
+            nums = _normalize_argnums(argnums, len(args), "grad")
         tape, out, bound = _run(f, args, kwargs, nums, "grad")
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
@@ -256,12 +257,13 @@ def value_and_grad(
                 "use tg.vjp to differentiate a non-scalar output"
             )
         cotangents: dict[int, Any] = {}
-        if isinstance(loss, Tensor) and loss._tape is tape:
+        traced_loss = isinstance(loss, Tensor) and loss._tape is tape
+        if traced_loss:
             seed = np.array(1, loss_value.dtype)
             cotangents = backward(tape, {loss._node: seed}, consume=True)
         grads = _gradients(bound, cotangents)
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
-        value = _lower(loss, tape)
+        value = loss._value if traced_loss else loss  # _lower(loss, tape), inline
         if has_aux:
             leaves, treedef = tree_flatten(aux)
             return (value, tree_unflatten(treedef, [_lower(x, tape) for x in leaves])), result
