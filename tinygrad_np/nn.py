@@ -72,7 +72,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
     """
     if not isinstance(logits, Tensor):
         logits = np.asarray(logits)
-    logits_shape = logits.shape
+    logits_shape = _data(logits).shape
     if len(logits_shape) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits_shape}")
     n, c = logits_shape
