@@ -221,10 +221,9 @@ def _swap_last(x: Any) -> Any:
 
 
 def _matmul_vjps(ans: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
-        return (lambda g: g @ b.T), (lambda g: a.T @ g)  # the common case, checked fast
-    a_shape, b_shape = _shape(a), _shape(b)
-    if len(a_shape) == 2 and len(b_shape) == 2:
+    a_shape = a.shape if type(a) is np.ndarray else _shape(a)
+    b_shape = b.shape if type(b) is np.ndarray else _shape(b)
+    if len(a_shape) == 2 and len(b_shape) == 2:  # the common case, kept short
         return (lambda g: g @ b.T), (lambda g: a.T @ g)
     if len(a_shape) == 1 and len(b_shape) == 1:  # inner product
         return (lambda g: g * b), (lambda g: g * a)
