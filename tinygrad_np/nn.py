@@ -21,11 +21,12 @@ def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
     log_normalizer = np.log(row_sums)
     if labels.ndim == 1:
         # -log softmax at the label, summed as two non-negative sums (no cancellation)
-        label_logits = shifted[np.arange(n), labels]
+        rows = np.arange(n)
+        label_logits = shifted[rows, labels]
         loss = (np.add.reduce(log_normalizer, None) - np.add.reduce(label_logits)) / n
         # Saved for the VJP: softmax = exp_shifted / row_sums, so the backward pass does
         # not repeat the row max, exp and sum (on a batch of 128 the max is the dearest).
-        return loss, (exp_shifted, row_sums)
+        return loss, (exp_shifted, row_sums, rows)
     return -(labels * (shifted - log_normalizer)).sum() / n, None
 
 
@@ -39,9 +40,9 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
                 onehot[np.arange(n), labels] = 1
                 return (ops.softmax(logits) - onehot) * (g / n)
             # Plain arrays (the training hot path): the same formula, updated in place.
-            exp_shifted, row_sums = saved
+            exp_shifted, row_sums, rows = saved
             d = exp_shifted / row_sums
-            d[np.arange(n), labels] -= 1
+            d[rows, labels] -= 1
             d *= g / n
             return d
 

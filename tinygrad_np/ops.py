@@ -13,12 +13,13 @@ shape (``unbroadcast``); masks and indices are plain arrays (no gradient).
 from __future__ import annotations
 
 import builtins
+import functools
 from typing import Any
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from tinygrad_np.tensor import Primitive, Tensor, _data
+from tinygrad_np.tensor import Primitive, Tensor, _data, identity_vjp
 
 __all__ = [
     "absolute",
@@ -90,10 +91,7 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return g if g_shape == shape else _summing_to(shape, g_shape)(g)
 
 
-def _identity(g: Any) -> Any:
-    return g
-
-
+@functools.lru_cache(maxsize=256)  # pure, and asked the same question at every step
 def _summing_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
     """A function summing an array of ``ans_shape`` down to broadcast-compatible ``shape``.
 
@@ -115,7 +113,7 @@ def _sum_to(x: Any, ans_shape: tuple[int, ...]) -> Any:
     Worked out when the op is recorded: its cotangents will all have ``ans_shape``.
     """
     shape = x.shape if type(x) is np.ndarray else _shape(x)
-    return _identity if shape == ans_shape else _summing_to(shape, ans_shape)
+    return identity_vjp if shape == ans_shape else _summing_to(shape, ans_shape)
 
 
 # --- elementwise arithmetic ---------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["OpRecord", "Primitive", "Tape", "Tensor", "backward"]
+__all__ = ["OpRecord", "Primitive", "Tape", "Tensor", "backward", "identity_vjp"]
 
 VJP = Callable[[Any], Any]
 VJPMaker = Callable[..., Sequence[VJP | None]]
@@ -213,6 +213,11 @@ class Primitive:
         return out
 
 
+def identity_vjp(g: Any) -> Any:
+    """The VJP of an op that passes its input through (``x`` in ``x + y``)."""
+    return g
+
+
 def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]:
     """Reverse sweep from ``seeds`` (cotangents at output nodes) to the tape's inputs.
 
@@ -228,7 +233,7 @@ def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]
         if g is None:
             continue
         for parent, vjp in edges:
-            contribution = vjp(g)
+            contribution = g if vjp is identity_vjp else vjp(g)  # (add's, not worth a call)
             previous = cotangents.get(parent)
             cotangents[parent] = contribution if previous is None else previous + contribution
     return cotangents
