@@ -120,3 +120,24 @@ def test_mnist_reader_matches_the_bundled_files() -> None:
         pytest.skip("bundled MNIST files not present")
     labels = common._read_idx(common.MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10000,) and labels.dtype == np.uint8 and labels.max() == 9
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_overhead_replay_is_the_engines_array_work_exactly(dtype: str) -> None:
+    from benchmarks.overhead import EngineReplay, measure
+
+    data = common.prepare(dtype, "synthetic", n_train=512, n_test=64)
+    engine = contenders.get("tinygrad_np")(
+        data.x_train, data.y_train, common.init_params(dtype), common.LR
+    )
+    replay = EngineReplay(data.x_train, data.y_train, common.init_params(dtype), common.LR)
+    perm = np.random.default_rng(common.SHUFFLE_SEED).permutation(512)
+    for idx in [*common.batch_slices(perm, 128)[:3], None]:
+        engine.step(idx)
+        replay.step(idx)
+        assert replay.last_loss() == engine.last_loss()
+    for k, p in replay.params().items():
+        np.testing.assert_array_equal(p, engine.params()[k])  # the same calls: bit for bit
+    times = measure(rounds=1, steps=2, source="synthetic")
+    assert set(times) == {"numpy", "tinygrad_np", "replay"}
+    assert all(len(t) == 1 and t[0] > 0 for t in times.values())
