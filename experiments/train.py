@@ -113,7 +113,11 @@ def train_epoch(
             total_loss += float(loss) * len(batch)
             total_correct += int(np.sum(np.argmax(logits, axis=1) == labels[batch]))
             seen += len(batch)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.2%}")
+            bar.set_postfix(
+                loss=f"{total_loss / seen:.4f}",
+                acc=f"{total_correct / seen:.2%}",
+                refresh=False,  # redrawn at tqdm's own pace, not once per batch
+            )
     return params, opt_state, total_loss / seen, total_correct / seen
 
 
