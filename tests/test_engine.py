@@ -472,3 +472,27 @@ def test_a_primitive_that_saves_hands_its_vjp_the_forward_intermediates():
     np.testing.assert_allclose(
         tg.vjp(cube, np.array([1.0, -2.0]))[1](np.ones(2))[0], [3.0, 12.0], rtol=0
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "g_shape"),
+    [
+        ((), (2, 3)),
+        ((3,), (2, 3)),
+        ((1, 3), (2, 3)),
+        ((2, 1), (2, 3)),
+        ((3, 1), (5, 3, 4)),
+        ((1, 1, 4), (2, 3, 4)),
+        ((2, 3), (2, 3)),
+    ],
+)
+def test_unbroadcast_sums_exactly_the_broadcast_axes(shape, g_shape):
+    from tinygrad_np.ops import unbroadcast
+
+    g = rng.standard_normal(g_shape)
+    # the reference: the adjoint of broadcasting, <g, broadcast(v)> = <unbroadcast(g), v>
+    v = rng.standard_normal(shape)
+    out = unbroadcast(g, shape)
+    assert out.shape == shape
+    np.testing.assert_allclose(np.sum(out * v), np.sum(g * np.broadcast_to(v, g_shape)), rtol=1e-12)
+    np.testing.assert_array_equal(unbroadcast(g, list(shape)), out)  # any sequence of ints

@@ -87,6 +87,7 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast."""
+    shape = tuple(shape)
     g_shape = g.shape if type(g) is np.ndarray else _shape(g)
     return g if g_shape == shape else _summing_to(shape, g_shape)(g)
 
