@@ -69,7 +69,7 @@ def _float_value(leaf: Any, where: str, transform: str) -> Any:
 def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _BoundArg]:
     if type(arg) is dict and tape.log is None:
         # The usual parameters, a flat dict of float arrays, bound without tree_flatten's
-        # recursion: the saving is a tenth of the engine's cost per training step.
+        # recursion (measured: ~6 us of a batch-128 training step).
         values = list(arg.values())
         for value in values:
             if not (type(value) is np.ndarray and value.dtype.kind == "f"):
