@@ -68,14 +68,12 @@ class Tape:
         self.num_nodes = node + 1
         if self.log is not None:
             self.inputs.append((name, node, tuple(np.shape(_data(value))), _data(value).dtype))
-        tensor = object.__new__(Tensor)  # Tensor._bound, inlined: called once per leaf
-        tensor._value, tensor._tape, tensor._node = value, self, node
-        return tensor
+        return Tensor._bound(value, self, node)
 
     def bind_all(self, values: list[Any]) -> list[Tensor]:
         """``[bind(v) for v in values]`` in one call (no names: the tape must not log)."""
         tensors = []
-        for value in values:  # Tensor._bound, inlined
+        for value in values:  # Tensor._bound, inlined on the hot path
             tensor = object.__new__(Tensor)
             tensor._value, tensor._tape, tensor._node = value, self, self.num_nodes
             self.num_nodes += 1
