@@ -2,8 +2,8 @@
 
 Conventions (the tutorial's): a batch ``x`` holds one flattened image per row,
 shape (N, 784); ``W1`` is (784, 128) and ``b1`` (1, 128), so the hidden layer is
-``relu(x @ W1 + b1)``; ``W2`` is (128, 10) and ``b2`` (1, 10). The model outputs
-logits; softmax is folded into the loss (``tg.nn.cross_entropy``).
+``relu(x @ W1 + b1)`` (one ``tg.nn.linear`` op); ``W2`` is (128, 10) and ``b2``
+(1, 10). The model outputs logits; softmax is folded into the loss (``tg.nn.cross_entropy``).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def zeros_params(dtype: npt.DTypeLike = np.float32) -> Params:
 
 def forward(params: Params, x: Any) -> Any:
     """Logits (N, 10) for rows ``x`` (N, 784)."""
-    hidden = tg.relu(x @ params["W1"] + params["b1"])
-    return hidden @ params["W2"] + params["b2"]
+    hidden = tg.relu(tg.nn.linear(x, params["W1"], params["b1"]))
+    return tg.nn.linear(hidden, params["W2"], params["b2"])
 
 
 def loss(params: Params, x: Any, labels: Any) -> Any:

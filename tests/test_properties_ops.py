@@ -129,6 +129,29 @@ def test_matmul_of_vectors_matrices_and_batches(dtype, data):
     check_grads(lambda a, b: a @ b, (a, b), order=2)
 
 
+@covers("linear")
+@dtypes
+@given(data=st.data())
+def test_dense_layer_over_any_batch_axes_with_any_bias(dtype, data):
+    in_features, out_features = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    batch = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    x = data.draw(tst.float_arrays((*batch, in_features), dtype=dtype))
+    weight = data.draw(tst.float_arrays((in_features, out_features), dtype=dtype))
+    out_shape = (*batch, out_features)
+    # no bias, or one that broadcasts to the output without enlarging it: trailing axes,
+    # each either the output's or 1
+    trailing = data.draw(st.integers(0, len(out_shape)))
+    bias_shape = data.draw(
+        st.none()
+        | st.tuples(*[st.sampled_from((1, n)) for n in out_shape[len(out_shape) - trailing :]])
+    )
+    if bias_shape is None:
+        check_grads(nn.linear, (x, weight), order=2)
+    else:
+        bias = data.draw(tst.float_arrays(bias_shape, dtype=dtype))
+        check_grads(nn.linear, (x, weight, bias), order=2)
+
+
 # --- elementwise functions ----------------------------------------------------------
 
 SMOOTH_UNARY = [

@@ -1,4 +1,8 @@
-"""Neural-network losses built as fused primitives."""
+"""Neural-network building blocks as fused primitives: a dense layer and the loss.
+
+Each could be written from the ops in ``tinygrad_np.ops``; as single primitives they
+record one op instead of several and can do in place what the composition cannot.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,70 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np import ops
+from tinygrad_np.ops import _shape, _sum_to, reshape
 from tinygrad_np.tensor import Primitive, Tensor, _data
 
-__all__ = ["cross_entropy"]
+__all__ = ["cross_entropy", "linear"]
+
+
+def _linear_forward(x: Any, weight: Any, bias: Any) -> Any:
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[0]:
+        raise ValueError(
+            f"linear: x of shape {x.shape} does not fit weight of shape {weight.shape}: "
+            "weight must be (in_features, out_features) and x (..., in_features)"
+        )
+    out = np.matmul(x, weight)
+    if bias is None:
+        return out
+    # The product is a fresh array that nothing else holds, so the bias can go in place
+    # (a pass and an output-sized allocation fewer than x @ weight + bias), provided
+    # that gives exactly that sum: same dtype, no broadcasting of the product.
+    try:
+        return np.add(out, bias, out=out, casting="no")
+    except (TypeError, ValueError):
+        pass
+    try:
+        summed = np.add(out, bias)  # e.g. a float64 bias promotes, as in x @ weight + bias
+    except ValueError:
+        summed = None
+    if summed is None or summed.shape != out.shape:
+        raise ValueError(
+            f"linear: bias of shape {bias.shape} does not broadcast to the output's "
+            f"shape {out.shape}"
+        )
+    return summed
+
+
+def _linear_vjps(ans: Any, x: Any, weight: Any, bias: Any) -> tuple[Any, Any, Any]:
+    x_shape = x.shape if type(x) is np.ndarray else _shape(x)
+    if len(x_shape) == 2:
+        d_weight = lambda g: x.T @ g
+    else:  # every leading axis of x (or none) is a batch axis: flatten them into one
+        in_features, out_features = _shape(weight)
+        d_weight = lambda g: reshape(x, (-1, in_features)).T @ reshape(g, (-1, out_features))
+    ans_shape = ans.shape if type(ans) is np.ndarray else _shape(ans)
+    d_bias = None if bias is None else _sum_to(bias, ans_shape)
+    return (lambda g: g @ weight.T), d_weight, d_bias
+
+
+_linear = Primitive("linear", _linear_forward, _linear_vjps)
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """A dense layer, ``x @ weight + bias``, as one op.
+
+    ``weight`` is (in_features, out_features), ``x`` is (..., in_features) and ``bias``
+    (if any) broadcasts to the output (..., out_features), e.g. (out_features,). The
+    value and gradients are those of ``x @ weight + bias``; the tape records one op
+    instead of two and the bias is added into the product in place.
+    """
+    if not isinstance(x, np.ndarray | Tensor):  # the VJPs need arrays' .T and .shape
+        x = np.asarray(x)
+    if not isinstance(weight, np.ndarray | Tensor):
+        weight = np.asarray(weight)
+    if not (bias is None or isinstance(bias, np.ndarray | Tensor)):
+        bias = np.asarray(bias)
+    return _linear(x, weight, bias)
 
 
 def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:

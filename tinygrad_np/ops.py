@@ -96,16 +96,21 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 def _summing_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Any:
     """A function summing an array of ``ans_shape`` down to broadcast-compatible ``shape``.
 
-    Methods, not this module's functions, do the sums: ndarrays and Tensors both have
-    them, and on plain arrays (the common case) they skip a dispatch.
+    Plain arrays (the common case) are summed by ``np.add.reduce``, which is what
+    ``ndarray.sum`` calls minus a Python wrapper; Tensors by their method, so that the
+    sum is recorded.
     """
     lead = len(ans_shape) - len(shape)  # leading axes added by broadcasting
     axes = tuple(range(lead))
     if 1 not in shape:
-        return lambda g: g.sum(axis=axes)
+        return lambda g: np.add.reduce(g, axes) if type(g) is np.ndarray else g.sum(axis=axes)
     # and axes stretched from length 1, summed keeping their place
     axes += tuple(lead + i for i, n in enumerate(shape) if n == 1 and ans_shape[lead + i] != 1)
-    return lambda g: g.sum(axis=axes).reshape(shape)
+    return lambda g: (
+        np.add.reduce(g, axes).reshape(shape)
+        if type(g) is np.ndarray
+        else g.sum(axis=axes).reshape(shape)
+    )
 
 
 def _sum_to(x: Any, ans_shape: tuple[int, ...]) -> Any:
