@@ -43,11 +43,13 @@ class EngineReplay(Contender):
     def step(self, idx: np.ndarray | None) -> None:
         x, y = (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
         p = self.p
-        # forward: matmul, add, relu (+ its mask), matmul, add, cross_entropy
-        hidden = np.add(np.matmul(x, p["W1"]), p["b1"])
+        # forward: linear (the bias added in place), relu (+ its mask), linear, cross_entropy
+        hidden = np.matmul(x, p["W1"])
+        np.add(hidden, p["b1"], out=hidden, casting="no")
         relu = np.maximum(hidden, 0)
         positive = relu > 0
-        logits = np.add(np.matmul(relu, p["W2"]), p["b2"])
+        logits = np.matmul(relu, p["W2"])
+        np.add(logits, p["b2"], out=logits, casting="no")
         n = logits.shape[0]
         if n and np.minimum.reduce(y) < 0:  # the label check
             raise ValueError("negative label")
@@ -61,9 +63,9 @@ class EngineReplay(Contender):
         d_logits = exp_shifted / row_sums
         d_logits[rows, y] -= 1
         d_logits *= np.array(1, logits.dtype) / n
-        grads = {"b2": d_logits.sum(axis=0), "W2": relu.T @ d_logits}
+        grads = {"b2": np.add.reduce(d_logits, (0,)), "W2": relu.T @ d_logits}
         d_hidden = (d_logits @ p["W2"].T) * positive
-        grads["b1"] = d_hidden.sum(axis=0)
+        grads["b1"] = np.add.reduce(d_hidden, (0,))
         grads["W1"] = x.T @ d_hidden
         sgd_(p, grads, self.lr)
 

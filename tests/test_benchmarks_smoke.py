@@ -29,7 +29,7 @@ def test_harness_runs_and_writes_json(tmp_path: Path) -> None:
         str(ROOT / "benchmarks" / "run.py"),
         "--quick",
         "--config=a,c",
-        "--contenders=numpy,tinygrad_np",
+        "--contenders=numpy,tinygrad_np,tinygrad_np_ops",
         "--data=synthetic",
         "--n-train=512",
         "--n-test=128",
@@ -41,7 +41,8 @@ def test_harness_runs_and_writes_json(tmp_path: Path) -> None:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| numpy |" in proc.stdout and "| tinygrad_np |" in proc.stdout
+    for name in ("numpy", "tinygrad_np", "tinygrad_np_ops"):
+        assert f"| {name} |" in proc.stdout
 
     latest = tmp_path / "latest.json"
     stamped = [p for p in tmp_path.glob("*.json") if p.name != "latest.json"]
@@ -56,7 +57,7 @@ def test_harness_runs_and_writes_json(tmp_path: Path) -> None:
     for cfg in ("a", "c"):
         block = res["configs"][cfg]
         assert block["unit"] == ("s/epoch" if cfg == "a" else "s/iter")
-        assert set(block["results"]) == {"numpy", "tinygrad_np"}
+        assert set(block["results"]) == {"numpy", "tinygrad_np", "tinygrad_np_ops"}
         for r in block["results"].values():
             assert r["status"] == "ok", r.get("reason")
             assert r["n_samples"] >= 1 and len(r["samples"]) == r["n_samples"]
@@ -69,17 +70,20 @@ def test_harness_runs_and_writes_json(tmp_path: Path) -> None:
         assert ratio == pytest.approx(1.0)
         # same data, init and batch order: the same model after the warm-up epoch
         accs = {k: r["warmup"]["accuracy"] for k, r in block["results"].items()}
-        assert accs["numpy"] == accs["tinygrad_np"]
+        assert accs["numpy"] == accs["tinygrad_np"] == accs["tinygrad_np_ops"]
     assert res["micro"]["status"] == "ok"
     assert res["micro"]["us_per_op"]["tg_grad_total"] > 0
     assert not (ROOT / "benchmarks" / "results" / stamped[0].name).exists()
 
 
+@pytest.mark.parametrize("engine", ["tinygrad_np", "tinygrad_np_ops"])
 @pytest.mark.parametrize(("dtype", "rtol"), [("float64", 1e-10), ("float32", 2e-5)])
-def test_tinygrad_matches_hand_written_numpy(dtype: str, rtol: float) -> None:
+def test_tinygrad_matches_hand_written_numpy(engine: str, dtype: str, rtol: float) -> None:
     data = common.prepare(dtype, "synthetic", n_train=512, n_test=64)
     built = {
-        name: contenders.get(name)(data.x_train, data.y_train, common.init_params(dtype), common.LR)
+        name: contenders.get(engine if name == "tinygrad_np" else name)(
+            data.x_train, data.y_train, common.init_params(dtype), common.LR
+        )
         for name in ("numpy", "tinygrad_np")
     }
     perm = np.random.default_rng(common.SHUFFLE_SEED).permutation(512)

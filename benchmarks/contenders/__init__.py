@@ -55,6 +55,7 @@ class Contender(ABC):
 _MODULES = {
     "numpy": "benchmarks.contenders.numpy_hand",
     "tinygrad_np": "benchmarks.contenders.tinygrad",
+    "tinygrad_np_ops": "benchmarks.contenders.tinygrad:TinygradNpOps",
     "torch": "benchmarks.contenders.torch_eager",
     "jax": "benchmarks.contenders.jax_jit",
     "autograd": "benchmarks.contenders.hips_autograd",
@@ -71,12 +72,15 @@ def missing_requirement(name: str) -> str | None:
     for mod in cls.requires:
         if importlib.util.find_spec(mod) is None:
             return f"{mod} is not installed"
-    check = getattr(importlib.import_module(_MODULES[name]), "unavailable", None)
+    module = importlib.import_module(_MODULES[name].partition(":")[0])
+    check = getattr(module, "unavailable", None)
     return check() if check is not None else None
 
 
 def get(name: str) -> type[Contender]:
-    cls: type[Contender] = importlib.import_module(_MODULES[name]).CONTENDER
+    """The contender class: a module's ``CONTENDER``, or the class named after a colon."""
+    module_name, _, class_name = _MODULES[name].partition(":")
+    cls: type[Contender] = getattr(importlib.import_module(module_name), class_name or "CONTENDER")
     return cls
 
 

@@ -1,4 +1,9 @@
-"""Contender 2: tinygrad_np, the model as a forward function under ``tg.value_and_grad``."""
+"""Contender 2: tinygrad_np, the model as a forward function under ``tg.value_and_grad``.
+
+The layers are ``tg.nn.linear`` (one op each, the bias added in place, as the hand-written
+step does and as PyTorch's addmm does); ``tinygrad_np_ops`` is the same model written with
+``x @ W + b``, i.e. a matmul and a broadcasting add recorded separately.
+"""
 
 from __future__ import annotations
 
@@ -18,17 +23,26 @@ def unavailable() -> str | None:
     except ImportError as e:  # pragma: no cover - the package is part of this repository
         return f"tinygrad_np does not import: {e}"
     missing = [n for n in ("value_and_grad", "relu", "nn") if not hasattr(tg, n)]
-    if missing or not hasattr(tg.nn, "cross_entropy"):
-        return "tinygrad_np lacks " + ", ".join(missing or ["nn.cross_entropy"])
+    missing += [f"nn.{n}" for n in ("cross_entropy", "linear") if not hasattr(tg.nn, n)]
+    if missing:
+        return "tinygrad_np lacks " + ", ".join(missing)
     return None
 
 
-def make_loss() -> Any:
+def make_loss(fused_layers: bool = True) -> Any:
     import tinygrad_np as tg
 
+    if not fused_layers:
+
+        def loss_with_ops(params: Any, x: np.ndarray, y: np.ndarray) -> Any:
+            hidden = tg.relu(x @ params["W1"] + params["b1"])
+            return tg.nn.cross_entropy(hidden @ params["W2"] + params["b2"], y)
+
+        return loss_with_ops
+
     def loss(params: Any, x: np.ndarray, y: np.ndarray) -> Any:
-        hidden = tg.relu(x @ params["W1"] + params["b1"])
-        return tg.nn.cross_entropy(hidden @ params["W2"] + params["b2"], y)
+        hidden = tg.relu(tg.nn.linear(x, params["W1"], params["b1"]))
+        return tg.nn.cross_entropy(tg.nn.linear(hidden, params["W2"], params["b2"]), y)
 
     return loss
 
@@ -36,6 +50,7 @@ def make_loss() -> Any:
 class TinygradNp(Contender):
     name = "tinygrad_np"
     label = "tinygrad_np"
+    fused_layers = True
 
     def __init__(self, x: np.ndarray, y: np.ndarray, params: Params, lr: float) -> None:
         super().__init__(x, y, params, lr)
@@ -43,7 +58,7 @@ class TinygradNp(Contender):
 
         self.x, self.y = x, y
         self.p = {k: v.copy() for k, v in params.items()}
-        self.value_and_grad = tg.value_and_grad(make_loss())
+        self.value_and_grad = tg.value_and_grad(make_loss(self.fused_layers))
         self._loss: Any = float("nan")
 
     def step(self, idx: np.ndarray | None) -> None:
@@ -71,6 +86,12 @@ class TinygradNp(Contender):
             "tinygrad_np": str(getattr(tg, "__version__", "repo")),
             "tinygrad_np_sources_sha256": digest.hexdigest()[:16],
         }
+
+
+class TinygradNpOps(TinygradNp):
+    name = "tinygrad_np_ops"
+    label = "tinygrad_np, x @ W + b"
+    fused_layers = False
 
 
 CONTENDER = TinygradNp
