@@ -53,16 +53,19 @@ class EngineReplay(Contender):
         n = logits.shape[0]
         if n and np.minimum.reduce(y) < 0:  # the label check
             raise ValueError("negative label")
-        shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
-        exp_shifted = np.exp(shifted)
-        row_sums = np.add.reduce(exp_shifted, axis=-1, keepdims=True)
+        by_class = logits.T.copy()  # cross_entropy works class-major, (10, N)
+        by_class -= np.maximum.reduce(by_class, axis=0)
         rows = np.arange(n)
-        loss = (np.add.reduce(np.log(row_sums), None) - np.add.reduce(shifted[rows, y])) / n
+        label_logits = by_class[y, rows]
+        exp_shifted = np.exp(by_class, out=by_class)
+        row_sums = np.add.reduce(exp_shifted, axis=0)
+        loss = (np.add.reduce(np.log(row_sums)) - np.add.reduce(label_logits)) / n
         self._loss = float(loss)
         # backward, in the tape's reverse order
         d_logits = exp_shifted / row_sums
-        d_logits[rows, y] -= 1
+        d_logits[y, rows] -= 1
         d_logits *= np.array(1, logits.dtype) / n
+        d_logits = d_logits.T
         grads = {"b2": np.add.reduce(d_logits, (0,)), "W2": relu.T @ d_logits}
         d_hidden = (d_logits @ p["W2"].T) * positive
         grads["b1"] = np.add.reduce(d_hidden, (0,))

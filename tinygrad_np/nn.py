@@ -80,18 +80,24 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
 def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
     # The ufuncs' reduce methods are what ndarray.max/.sum call, minus a Python wrapper each.
     n = logits.shape[0]
-    shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
-    exp_shifted = np.exp(shifted)
-    row_sums = np.add.reduce(exp_shifted, axis=-1, keepdims=True)
-    log_normalizer = np.log(row_sums)
     if labels.ndim == 1:
-        # -log softmax at the label, summed as two non-negative sums (no cancellation)
+        # Class-major, (C, N): NumPy reduces a short contiguous axis slowly (the max over 10
+        # logits per row: 7 us at N = 128, 2.9 ms at N = 60000), while reducing (C, N) over
+        # its first axis is C elementwise passes over N rows (2 us with the transposing copy,
+        # 0.3 ms). The copy is ours, so the shift and the exp are done in place.
+        by_class = logits.T.copy()
+        by_class -= np.maximum.reduce(by_class, axis=0)
         rows = np.arange(n)
-        label_logits = shifted[rows, labels]
-        loss = (np.add.reduce(log_normalizer, None) - np.add.reduce(label_logits)) / n
+        label_logits = by_class[labels, rows]  # shifted; labels >= C raise IndexError here
+        exp_shifted = np.exp(by_class, out=by_class)
+        row_sums = np.add.reduce(exp_shifted, axis=0)
+        # -log softmax at the label, summed as two non-negative sums (no cancellation)
+        loss = (np.add.reduce(np.log(row_sums)) - np.add.reduce(label_logits)) / n
         # Saved for the VJP: softmax = exp_shifted / row_sums, so the backward pass does
-        # not repeat the row max, exp and sum (on a batch of 128 the max is the dearest).
+        # not repeat the row max, exp and sum.
         return loss, (exp_shifted, row_sums, rows)
+    shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
+    log_normalizer = np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
     return -(labels * (shifted - log_normalizer)).sum() / n, None
 
 
@@ -104,12 +110,15 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
                 onehot = np.zeros(np.shape(_data(logits)), _data(logits).dtype)
                 onehot[np.arange(n), labels] = 1
                 return (ops.softmax(logits) - onehot) * (g / n)
-            # Plain arrays (the training hot path): the same formula, updated in place.
+            # Plain arrays (the training hot path): the same formula, updated in place, in
+            # the forward pass's class-major layout. Its transpose, an (N, C) view, goes to
+            # the matrix products (BLAS takes either layout) and to the bias's sum over N
+            # (now a contiguous axis).
             exp_shifted, row_sums, rows = saved
             d = exp_shifted / row_sums
-            d[rows, labels] -= 1
+            d[labels, rows] -= 1
             d *= g / n
-            return d
+            return d.T
 
         return d_logits, None
     return (
