@@ -69,6 +69,13 @@ def test_a_wider_bias_dtype_promotes_as_numpy_does():
     assert grads["W"].dtype == np.float32 and grads["b"].dtype == np.float64
 
 
+def test_a_python_number_bias_keeps_the_dtype_as_in_numpy():
+    x, weight = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    out = tg.nn.linear(x, weight, 0.5)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, composed(x, weight, 0.5))
+
+
 def test_without_a_bias_it_is_the_matrix_product():
     x, weight = rng.standard_normal((5, 3)), rng.standard_normal((3, 2))
     np.testing.assert_array_equal(tg.nn.linear(x, weight), x @ weight)

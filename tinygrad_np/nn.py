@@ -39,7 +39,7 @@ def _linear_forward(x: Any, weight: Any, bias: Any) -> Any:
         summed = None
     if summed is None or summed.shape != out.shape:
         raise ValueError(
-            f"linear: bias of shape {bias.shape} does not broadcast to the output's "
+            f"linear: bias of shape {np.shape(bias)} does not broadcast to the output's "
             f"shape {out.shape}"
         )
     return summed
@@ -72,8 +72,8 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
         x = np.asarray(x)
     if not isinstance(weight, np.ndarray | Tensor):
         weight = np.asarray(weight)
-    if not (bias is None or isinstance(bias, np.ndarray | Tensor)):
-        bias = np.asarray(bias)
+    if not (bias is None or isinstance(bias, np.ndarray | Tensor | float | int)):
+        bias = np.asarray(bias)  # (Python numbers stay weak scalars: 0.5 keeps float32)
     return _linear(x, weight, bias)
 
 
