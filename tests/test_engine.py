@@ -167,6 +167,23 @@ def test_vjp_with_pytree_output_and_several_primals():
     assert ga == 5.0 + 10.0 and gb == 2.0 + 10.0
 
 
+@pytest.mark.parametrize(
+    "f",
+    [lambda x: x, lambda x: x + 0.0, lambda x: tg.reshape(x, (3, 1)), lambda x: x.T],
+    ids=["identity", "plus a constant", "reshape", "transpose"],
+)
+def test_vjp_never_hands_back_the_callers_cotangent(f):
+    # Ops whose VJP passes the cotangent through (or a view of it) must not let the caller's
+    # array come back as a gradient: updating the gradient in place would change it.
+    _, vjp_fn = tg.vjp(f, np.ones(3))
+    cotangent = np.arange(3.0).reshape(np.shape(f(np.ones(3))))
+    (g,) = vjp_fn(cotangent)
+    assert not np.shares_memory(g, cotangent)
+    g *= 2
+    np.testing.assert_array_equal(cotangent.ravel(), [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(g, [0.0, 2.0, 4.0])
+
+
 def test_vjp_rejects_a_cotangent_of_the_wrong_shape():
     _, vjp_fn = tg.vjp(lambda x: x * 2, np.ones(3))
     with pytest.raises(

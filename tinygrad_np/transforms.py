@@ -227,6 +227,12 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
         cotangents = backward(tape, seeds, consume=False)
+        # Ops that pass the cotangent through (x + c, reshape, ...) would hand the caller's
+        # own array, or a view of it, back as a gradient: copy those.
+        callers = [ct for ct in ct_leaves if isinstance(ct, np.ndarray)]
+        for node, g in cotangents.items():
+            if isinstance(g, np.ndarray) and any(np.may_share_memory(g, ct) for ct in callers):
+                cotangents[node] = g.copy()
         return tuple(_gradients(bound, cotangents))
 
     return out_value, vjp_fn
