@@ -113,6 +113,18 @@ def test_the_default_tolerances_follow_the_dtype():
     assert default_tolerance(np.float64) == 1e-6
     assert default_tolerance(np.float32) == pytest.approx(1000 * np.finfo(np.float32).eps)
     assert default_tolerance(np.float16) > default_tolerance(np.float32)
+    assert default_tolerance(np.float16) == 2e-2  # capped: 1000 eps would be 0.98
+
+
+def test_float16_checks_pass_when_right_and_catch_a_vjp_off_by_ten_percent():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3)).astype(np.float16)
+    w = rng.standard_normal((3, 2)).astype(np.float16)
+    check_grads(lambda x, w: tg.sum(tg.tanh(x @ w)), (x, w), order=1)
+    check_grads(lambda x: tg.sum(tg.exp(x) * x), (x,), order=1)
+    skewed_exp = Primitive("skewed_exp", np.exp, lambda ans, x: (lambda g: g * ans * 1.1,))
+    with pytest.raises(AssertionError):
+        check_grads(lambda x: tg.sum(skewed_exp(x)), (x,), order=1)
 
 
 # --- failures are reported precisely ----------------------------------------------------
