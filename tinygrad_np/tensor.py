@@ -20,18 +20,49 @@ is exactly what differentiating a gradient needs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["OpRecord", "Primitive", "Tape", "Tensor", "backward", "identity_vjp"]
+__all__ = [
+    "OpRecord",
+    "Primitive",
+    "Tape",
+    "Tensor",
+    "backward",
+    "debug_checks",
+    "identity_vjp",
+]
 
 VJP = Callable[[Any], Any]
 VJPMaker = Callable[..., Sequence[VJP | None]]
 
 _tape_levels = itertools.count(1)
+
+_debugging = contextvars.ContextVar("tinygrad_np_debug_checks", default=False)
+
+
+@contextlib.contextmanager
+def debug_checks() -> Iterator[None]:
+    """Check, while active, what the engine otherwise trusts (at the cost of copies).
+
+    Transforms started inside the block keep a copy of every array an op recorded
+    (its inputs, static arguments such as indices, and its result), and the backward
+    pass raises a RuntimeError naming the op if one was modified in place after it
+    was recorded: the VJPs read those arrays, so the gradient would silently be that
+    of different numbers. The rule it enforces: arrays a transform has seen must not
+    be modified until the gradient has been computed.
+    """
+    token = _debugging.set(True)
+    try:
+        yield
+    finally:
+        _debugging.reset(token)
 
 
 class OpRecord(NamedTuple):
@@ -51,7 +82,7 @@ class OpRecord(NamedTuple):
 class Tape:
     """A Wengert list: ``records[i] = (output node, [(input node, its VJP), ...])``."""
 
-    __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records")
+    __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records", "watched")
 
     def __init__(self, log: bool = False) -> None:
         self.level = next(_tape_levels)
@@ -61,6 +92,34 @@ class Tape:
         # Filled only for display (tg.trace): input names and every op's signature.
         self.inputs: list[tuple[str, int, tuple[int, ...], np.dtype[Any]]] = []
         self.log: list[OpRecord] | None = [] if log else None
+        # Only under debug_checks(): (op name, node, [(what, array, copy of it)]) per op.
+        self.watched: list[tuple[str, int, list[tuple[str, Any, Any]]]] | None = (
+            [] if _debugging.get() else None
+        )
+
+    def watch(self, name: str, node: int, args: Sequence[Any], kwargs: dict[str, Any], ans: Any) -> None:
+        """Keep a copy of every array op ``name`` recorded, to detect later mutation."""
+        arrays = [(f"argument {i}", a) for i, a in enumerate(args)]
+        for key, value in kwargs.items():
+            parts = value if isinstance(value, tuple) else (value,)
+            arrays += [(f"{key}={'' if len(parts) == 1 else f'[{j}]'}", p) for j, p in enumerate(parts)]
+        arrays.append(("result", ans))
+        assert self.watched is not None
+        self.watched.append(
+            (name, node, [(what, a, a.copy()) for what, a in arrays if isinstance(a, np.ndarray)])
+        )
+
+    def check_unmodified(self) -> None:
+        """Raise if an array watched by :meth:`watch` changed since it was recorded."""
+        for name, node, arrays in self.watched or ():
+            for what, array, copy in arrays:
+                if array.shape != copy.shape or array.tobytes() != copy.tobytes():
+                    raise RuntimeError(
+                        f"{name} (node %{node}): its {what} was modified in place after the op "
+                        "was recorded, so the gradient would be computed from other values. "
+                        "Do not modify arrays a transform has seen until it has returned "
+                        "(use a copy, or x = x + ... instead of x += ...)"
+                    )
 
     def bind(self, value: Any, name: str = "") -> Tensor:
         """A new input node of this tape holding ``value``."""
@@ -150,11 +209,12 @@ class Primitive:
                 t = a._tape
                 if t is not None and (tape is None or t.level > tape.level):
                     tape = t
+        if not has_tensor:  # plain NumPy in, plain NumPy out: nothing to record
+            ans = self.impl(*args, **kwargs)
+            return ans[0] if self.saves else ans
         if tape is None:
-            ans = self.impl(*[_data(a) for a in args] if has_tensor else args, **kwargs)
-            if self.saves:
-                ans = ans[0]
-            return Tensor(ans) if has_tensor else ans
+            ans = self.impl(*[_plain(self.name, a) for a in args], **kwargs)
+            return Tensor(ans[0] if self.saves else ans)
         if not tape.alive:
             raise ValueError(
                 f"{self.name}: a Tensor from a transform that has already returned was used "
@@ -174,6 +234,8 @@ class Primitive:
                     a = a._value
                 if isinstance(a, Tensor):
                     nested = True
+            elif type(a) is not np.ndarray:
+                a = _plain(self.name, a)
             vals.append(a)
         # With Tensors of outer tapes among the values, calling ourselves records there too.
         if not self.saves:
@@ -182,6 +244,15 @@ class Primitive:
         else:
             ans, saved = (self(*vals, **kwargs), None) if nested else self.impl(*vals, **kwargs)
             vjps = self.vjp(ans, *vals, saved=saved, **kwargs)
+        if not nested:
+            if type(ans) is not np.ndarray and not isinstance(ans, np.generic):
+                ans = _plain(self.name, ans)
+            if ans.dtype.kind == "c":
+                raise TypeError(
+                    f"{self.name}: the result is complex ({ans.dtype}); tinygrad_np "
+                    "differentiates real floating-point functions only, and complex numbers "
+                    "are not supported"
+                )
         node = tape.num_nodes
         tape.num_nodes = node + 1
         edges = []
@@ -190,6 +261,8 @@ class Primitive:
             if vjp is not None:  # None marks an argument with no gradient
                 edges.append((args[i]._node, vjp))
         tape.records.append((node, edges))
+        if tape.watched is not None:
+            tape.watch(self.name, node, vals, kwargs, ans)
         if tape.log is not None:
             tape.log.append(
                 OpRecord(
@@ -211,6 +284,30 @@ class Primitive:
         return out
 
 
+def _plain(op: str, x: Any) -> Any:
+    """``x`` as a value an op may hold: an ndarray, a NumPy or Python scalar, or None.
+
+    Other array types are converted, so that a Tensor never carries one (their own
+    operators would escape the tape). Masked arrays and ``np.matrix`` are refused:
+    converting would silently drop the mask, or change what ``*`` means.
+    """
+    if isinstance(x, Tensor):
+        return _data(x)
+    if x is None or isinstance(x, np.generic | int | float | complex):
+        return x
+    if isinstance(x, np.ma.MaskedArray | np.matrix):
+        raise TypeError(
+            f"{op}: {type(x).__module__}.{type(x).__name__} is not supported "
+            + (
+                "(converting it would drop its mask); use np.ma.filled(x, value) or "
+                "x.compressed() first"
+                if isinstance(x, np.ma.MaskedArray)
+                else "(its * is a matrix product); use np.asarray(x) and @"
+            )
+        )
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
 def identity_vjp(g: Any) -> Any:
     """The VJP of an op that passes its input through (``x`` in ``x + y``)."""
     return g
@@ -223,6 +320,8 @@ def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]
     the records are popped as they are used, so each closure (and the arrays it
     saved) is freed as soon as its VJP has run; the tape is then spent.
     """
+    if tape.watched is not None:
+        tape.check_unmodified()
     cotangents = dict(seeds)
     records = tape.records if consume else list(tape.records)
     while records:
@@ -318,13 +417,36 @@ class Tensor:
             )
         return np.asarray(self._value, dtype=dtype)
 
+    # Python numbers cannot carry a gradient: a traced Tensor refuses to become one.
+    def _constant(self, conversion: str) -> Any:
+        if self._tape is not None:
+            raise TypeError(
+                f"{conversion} of a traced Tensor would drop its gradient (math.* functions, "
+                "np.float64(t) and storing into an ndarray convert this way too). Use "
+                "tinygrad_np ops on the Tensor (tg.exp rather than math.exp), or "
+                "tg.stop_gradient(t) where a constant is meant"
+            )
+        return self.data
+
     def __float__(self) -> float:
-        return float(self.data)
+        return float(self._constant("float()"))
 
     def __int__(self) -> int:
-        return int(self.data)
+        return int(self._constant("int()"))
+
+    def __complex__(self) -> complex:
+        return complex(self._constant("complex()"))
+
+    def __index__(self) -> int:
+        return operator.index(self._constant("Using it as an index (__index__)"))
+
+    def item(self) -> Any:
+        """The value as a Python number (constant Tensors only)."""
+        return self._constant(".item()").item()
 
     def __bool__(self) -> bool:
+        # Allowed even when traced: branching on a value is control flow, not a value that
+        # could carry a gradient.
         return bool(self.data)
 
     # --- comparisons give plain boolean arrays: they have no gradient --------------

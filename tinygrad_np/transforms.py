@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np import ops
-from tinygrad_np.tensor import Tape, Tensor, _data, backward
+from tinygrad_np.tensor import Tape, Tensor, _data, _plain, backward
 from tinygrad_np.tree import LEAF, TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
 __all__ = ["grad", "hvp", "trace", "value_and_grad", "vjp"]
 
-ArgNums = int | tuple[int, ...]
+ArgNums = int | tuple[int, ...] | list[int]
 
 
 class _BoundArg:
@@ -49,15 +49,20 @@ def _float_value(leaf: Any, where: str, transform: str) -> Any:
     """The value to trace for one leaf, after checking it can have a gradient."""
     if isinstance(leaf, Tensor):
         value = leaf if leaf.traced else leaf.data
-    elif isinstance(leaf, np.ndarray | np.generic | int | float | bool | complex):
-        value = np.asarray(leaf)
+    elif isinstance(leaf, np.ndarray | np.generic | int | float | complex):
+        value = np.asarray(_plain(f"{transform}: {where}", leaf))
     else:
         raise TypeError(
             f"{transform}: {where} is a {type(leaf).__name__} ({leaf!r:.40}), not an array; "
             "every leaf of a differentiated argument must be a float array or scalar"
         )
     dtype = np.asarray(_data(value)).dtype
-    if not np.issubdtype(dtype, np.floating):
+    if dtype.kind == "c":
+        raise TypeError(
+            f"{transform}: {where} is complex ({dtype}); complex numbers are not supported: "
+            "tinygrad_np differentiates real floating-point functions only"
+        )
+    if dtype.kind != "f":
         raise TypeError(
             f"{transform}: cannot differentiate with respect to {where} of dtype {dtype}: "
             "only floating-point arrays have gradients (cast it with .astype(np.float64), "
@@ -95,14 +100,35 @@ def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, _Boun
     return tree_unflatten(treedef, bound), b
 
 
-def _normalize_argnums(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+def _argnums_tuple(argnums: Any, transform: str) -> tuple[int, ...]:
+    """``argnums`` as a tuple, checked when the transform is made (ranges at each call)."""
+
+    def is_int(n: Any) -> bool:
+        return isinstance(n, int | np.integer) and not isinstance(n, bool)
+
+    if is_int(argnums):
+        return (int(argnums),)
+    if isinstance(argnums, tuple | list) and argnums and all(is_int(n) for n in argnums):
+        return tuple(int(n) for n in argnums)
+    raise TypeError(
+        f"{transform}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}"
+    )
+
+
+def _normalize_argnums(nums: tuple[int, ...], nargs: int, transform: str) -> tuple[int, ...]:
+    """``nums`` as non-negative positions of a call with ``nargs`` arguments, each once."""
     out = []
     for n in nums:
         if not -nargs <= n < nargs:
             raise ValueError(
                 f"{transform}: argnums {n} is out of range for a call with {nargs} "
                 "positional arguments"
+            )
+        if n % nargs in out:
+            raise ValueError(
+                f"{transform}: argnums {nums} names argument {n % nargs} twice; each argument "
+                "can be differentiated once (pass the value twice as separate arguments "
+                "to get two gradients)"
             )
         out.append(n % nargs)
     return tuple(out)
@@ -156,8 +182,8 @@ def _gradient(cotangent: Any, leaf: Any) -> Any:
     return cotangent
 
 
-def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
-    """One gradient pytree per bound argument."""
+def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any], callers: list[Any]) -> list[Any]:
+    """One gradient pytree per bound argument; ``callers`` are the caller's arrays."""
     leaf_grads = []
     for b in bound:
         node = b.first_node
@@ -175,8 +201,7 @@ def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
                 except RuntimeError as error:
                     raise RuntimeError(f"{error} (the gradient of {b.where(i)})") from None
             leaf_grads.append(grad)
-    if len(set(map(id, leaf_grads))) < len(leaf_grads):
-        _unshare(leaf_grads)
+    _own_memory(leaf_grads, callers)
     trees = []
     start = 0
     for b in bound:
@@ -186,54 +211,155 @@ def _gradients(bound: list[_BoundArg], cotangents: dict[int, Any]) -> list[Any]:
     return trees
 
 
-def _unshare(grads: list[Any]) -> None:
-    """Copy every array that appears a second time in ``grads``.
+def _memory_owner(array: np.ndarray[Any, Any]) -> Any:
+    """The object holding ``array``'s memory: its last ``base``, or itself."""
+    while array.base is not None:
+        if not isinstance(array.base, np.ndarray):
+            return array.base
+        array = array.base
+    return array
 
-    An identity VJP (x + y) hands one array to two inputs: each gets its own, so
-    updating one gradient in place cannot change another.
+
+def _own_memory(grads: list[Any], callers: list[Any]) -> None:
+    """Copy each gradient that shares memory with an earlier one or with a caller's array.
+
+    The one aliasing policy of the transforms: a gradient handed to the caller can be
+    updated in place without changing another gradient (``x + y`` hands both inputs
+    one array, ``W + V.T`` a view of it), an input, or a cotangent the caller passed.
     """
-    seen: set[int] = set()
+    taken = {id(_memory_owner(a)) for a in callers if isinstance(a, np.ndarray)}
     for i, grad in enumerate(grads):
         if isinstance(grad, np.ndarray):
-            if id(grad) in seen:
+            owner = id(_memory_owner(grad))
+            if owner in taken:
                 grads[i] = grad = grad.copy()
-            seen.add(id(grad))
+                owner = id(grad)
+            taken.add(owner)
+
+
+def _check_scalar_output(out: Any, has_aux: bool, transform: str) -> tuple[Any, Any, Any]:
+    """``(loss, aux, loss's value)`` from ``f``'s output, which must be a real float scalar."""
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(
+                f"has_aux=True: f must return a pair (loss, aux), got {type(out).__name__}"
+            )
+        loss, aux = out
+    else:
+        loss, aux = out, None
+    value = _data(loss)
+    if isinstance(value, np.ndarray | np.generic) and value.dtype.kind == "f":
+        if value.shape != ():
+            raise ValueError(
+                f"{transform} needs f to return a scalar, but it returned shape {value.shape}; "
+                "use tg.vjp to differentiate a non-scalar output"
+            )
+        return loss, aux, value
+    if isinstance(value, float):
+        return loss, aux, np.float64(value)
+    if isinstance(value, np.ndarray | np.generic | int | complex):
+        dtype = np.asarray(value).dtype
+        problem = (
+            "complex numbers are not supported"
+            if dtype.kind == "c"
+            else "only a floating-point value has a gradient"
+        )
+        raise TypeError(
+            f"{transform} needs f to return a real floating-point scalar, but it returned "
+            f"a {type(value).__name__} of dtype {dtype}: {problem}"
+        )
+    hint = ""
+    if value is None:
+        hint = " (a missing return statement?)"
+    elif isinstance(out, tuple) and len(out) == 2 and not has_aux:
+        hint = "; to return auxiliary data with the loss, use has_aux=True"
+    raise TypeError(
+        f"{transform} needs f to return a real floating-point scalar, but it returned "
+        f"{type(value).__name__} ({value!r:.60}){hint}"
+    )
+
+
+def _check_like(value: Any, reference: Any, what: str, of: str, transform: str) -> list[Any]:
+    """``value``'s leaves, checked to have ``reference``'s structure, shapes and dtype kinds.
+
+    Tangents and cotangents must match exactly: broadcasting one would silently
+    compute the product with a different vector.
+    """
+    leaves, treedef = tree_flatten(value)
+    ref_leaves, ref_def = tree_flatten(reference)
+    if treedef != ref_def:
+        raise ValueError(
+            f"{transform}: {what} must have the structure of {of} "
+            f"({ref_def.num_leaves} leaves), got a different one ({treedef.num_leaves} leaves)"
+        )
+    for path, leaf, ref in zip(tree_paths(reference), leaves, ref_leaves, strict=True):
+        where = f"{what}{path_str(path) if path else ''}"
+        if ref is None:
+            if leaf is not None:
+                raise ValueError(f"{transform}: {where} must be None, as {of} is there")
+            continue
+        if not isinstance(leaf, Tensor | np.ndarray | np.generic | int | float | complex):
+            raise TypeError(f"{transform}: {where} is a {type(leaf).__name__}, not an array")
+        have, want = np.asarray(_data(leaf)), np.asarray(_data(ref))
+        if have.dtype.kind == "c":
+            raise TypeError(f"{transform}: {where} is complex; complex numbers are not supported")
+        if have.shape != want.shape:
+            raise ValueError(
+                f"{transform}: {where} has shape {have.shape} but {of} has shape "
+                f"{want.shape} (no broadcasting: give the full shape)"
+            )
+        if have.dtype.kind != want.dtype.kind:
+            raise TypeError(
+                f"{transform}: {where} has dtype {have.dtype} but {of} has dtype "
+                f"{want.dtype}: the kinds must match (floats for floats)"
+            )
+    return leaves
+
+
+def _caller_arrays(args: Sequence[Any], bound: list[_BoundArg]) -> list[Any]:
+    """The arrays a call was given: the differentiated leaves and top-level arrays."""
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    for b in bound:
+        arrays += b.leaves
+    return arrays
+
+
+def _copy_arrays(tree: Any) -> Any:
+    leaves, treedef = tree_flatten(tree)
+    return tree_unflatten(treedef, [x.copy() if isinstance(x, np.ndarray) else x for x in leaves])
 
 
 def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
     """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)``.
 
-    ``vjp_fn(cotangent)``, with ``cotangent`` shaped like ``out``, returns the
-    tuple of gradients of ``sum(cotangent * out)``, one per primal, each shaped
-    like its primal. It may be called any number of times.
+    ``vjp_fn(cotangent)``, with ``cotangent`` shaped like ``out`` (same structure,
+    shapes and dtype kinds, no broadcasting), returns the tuple of gradients of
+    ``sum(cotangent * out)``, one per primal, each shaped like its primal. It may be
+    called any number of times. The primals are copied, and so is ``out``: the
+    caller may modify either before calling ``vjp_fn``.
     """
-    tape, out, bound = _run(f, primals, {}, tuple(range(len(primals))), "vjp")
+    tape, out, bound = _run(f, _copy_arrays(primals), {}, tuple(range(len(primals))), "vjp")
     out_leaves, out_def = tree_flatten(out)
-    out_value = tree_unflatten(out_def, [_lower(x, tape) for x in out_leaves])
+    lowered = [_lower(x, tape) for x in out_leaves]
+    for path, x in zip(tree_paths(out), lowered, strict=True):
+        if not (x is None or isinstance(x, Tensor | np.ndarray | np.generic | int | float)):
+            raise TypeError(
+                f"vjp: f's output{path_str(path) if path else ''} is a {type(x).__name__}, "
+                "not an array"
+            )
+    out_value = _copy_arrays(tree_unflatten(out_def, lowered))
+    callers = [leaf for leaf in tree_flatten(primals)[0] if isinstance(leaf, np.ndarray)]
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
-        ct_leaves, ct_def = tree_flatten(cotangent)
-        if ct_def != out_def:
-            raise ValueError("vjp_fn: the cotangent must have the structure of the output")
+        ct_leaves = _check_like(cotangent, out, "cotangent", "the output", "vjp_fn")
         seeds: dict[int, Any] = {}
-        for path, leaf, ct in zip(tree_paths(out), out_leaves, ct_leaves, strict=True):
-            ct = ct if isinstance(ct, Tensor) else np.asarray(ct)
-            if np.shape(_data(ct)) != np.shape(_data(leaf)):
-                raise ValueError(
-                    f"vjp_fn: cotangent{path_str(path) if path else ''} has shape "
-                    f"{np.shape(_data(ct))} but the output has shape {np.shape(_data(leaf))}"
-                )
+        for leaf, ct in zip(out_leaves, ct_leaves, strict=True):
             if isinstance(leaf, Tensor) and leaf._tape is tape:
+                ct = ct if isinstance(ct, Tensor) else np.asarray(ct)
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
         cotangents = backward(tape, seeds, consume=False)
-        # Ops that pass the cotangent through (x + c, reshape, ...) would hand the caller's
-        # own array, or a view of it, back as a gradient: copy those.
-        callers = [ct for ct in ct_leaves if isinstance(ct, np.ndarray)]
-        for node, g in cotangents.items():
-            if isinstance(g, np.ndarray) and any(np.may_share_memory(g, ct) for ct in callers):
-                cotangents[node] = g.copy()
-        return tuple(_gradients(bound, cotangents))
+        return tuple(_gradients(bound, cotangents, callers + ct_leaves))
 
     return out_value, vjp_fn
 
@@ -243,44 +369,30 @@ def value_and_grad(
 ) -> Callable[..., Any]:
     """``f``'s value and its gradient with respect to the ``argnums`` arguments.
 
-    ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux``). The result is
-    ``(value, grads)``, or ``((value, aux), grads)``; ``grads`` is shaped like the
-    argument (a pytree for a pytree), or a tuple of those when ``argnums`` is a tuple.
+    ``f`` must return a real floating-point scalar (or ``(scalar, aux)`` with
+    ``has_aux``). The result is ``(value, grads)``, or ``((value, aux), grads)``;
+    ``grads`` is shaped like the argument (a pytree for a pytree), or a tuple of those
+    when ``argnums`` is a tuple. ``argnums`` names distinct positional arguments.
     """
+    nums = _argnums_tuple(argnums, "grad")
+    single = not isinstance(argnums, tuple | list)
+    first = nums[0]
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        if type(argnums) is int and 0 <= argnums < len(args):  # the common case, inline
-            nums: tuple[int, ...] = (argnums,)
+        if single and 0 <= first < len(args):  # the common case, inline
+            call_nums: tuple[int, ...] = nums
         else:
-            nums = _normalize_argnums(argnums, len(args), "grad")
-        tape, out, bound = _run(f, args, kwargs, nums, "grad")
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise TypeError(
-                    f"has_aux=True: f must return a pair (loss, aux), got {type(out).__name__}"
-                )
-            loss, aux = out
-        else:
-            loss, aux = out, None
-        loss_value = _data(loss)
-        shape = (
-            loss_value.shape
-            if isinstance(loss_value, np.ndarray | np.generic)
-            else np.shape(loss_value)
-        )
-        if shape != ():
-            raise ValueError(
-                f"grad needs f to return a scalar, but it returned shape {shape}; "
-                "use tg.vjp to differentiate a non-scalar output"
-            )
+            call_nums = _normalize_argnums(nums, len(args), "grad")
+        tape, out, bound = _run(f, args, kwargs, call_nums, "grad")
+        loss, aux, loss_value = _check_scalar_output(out, has_aux, "grad")
         cotangents: dict[int, Any] = {}
         traced_loss = isinstance(loss, Tensor) and loss._tape is tape
         if traced_loss:
             seed = np.array(1, loss_value.dtype)
             cotangents = backward(tape, {loss._node: seed}, consume=True)
-        grads = _gradients(bound, cotangents)
-        result = grads[0] if isinstance(argnums, int) else tuple(grads)
+        grads = _gradients(bound, cotangents, _caller_arrays(args, bound))
+        result = grads[0] if single else tuple(grads)
         value = loss._value if traced_loss else loss  # _lower(loss, tape), inline
         if has_aux:
             leaves, treedef = tree_flatten(aux)
@@ -302,20 +414,20 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> 
     return grad_f
 
 
-def _tree_vdot(a: Any, b: Any) -> Any:
-    a_leaves, a_def = tree_flatten(a)
-    b_leaves, b_def = tree_flatten(b)
-    if a_def != b_def:
-        raise ValueError("hvp: the direction v must have the structure of x")
-    total: Any = 0.0
-    for x, y in zip(a_leaves, b_leaves, strict=True):
-        total = total + ops.sum(x * y)
-    return total
-
-
 def hvp(f: Callable[[Any], Any], x: Any, v: Any) -> Any:
-    """Hessian of scalar ``f`` at ``x`` times ``v`` (reverse over reverse)."""
-    return grad(lambda y: _tree_vdot(grad(f)(y), v))(x)
+    """Hessian of scalar ``f`` at ``x`` times ``v`` (reverse over reverse).
+
+    ``v`` must have ``x``'s structure, shapes and dtype kinds exactly.
+    """
+    v_leaves = _check_like(v, x, "v", "x", "hvp")
+
+    def directional_derivative(y: Any) -> Any:
+        total: Any = 0.0
+        for g, direction in zip(tree_flatten(grad(f)(y))[0], v_leaves, strict=True):
+            total = total + ops.sum(g * direction)
+        return total
+
+    return grad(directional_derivative)(x)
 
 
 def trace(f: Callable[..., Any], *args: Any, argnums: ArgNums = 0, **kwargs: Any) -> Tape:
@@ -324,6 +436,6 @@ def trace(f: Callable[..., Any], *args: Any, argnums: ArgNums = 0, **kwargs: Any
     The ``argnums`` arguments are traced (as ``grad`` would); the rest appear as
     constants.
     """
-    nums = _normalize_argnums(argnums, len(args), "trace")
+    nums = _normalize_argnums(_argnums_tuple(argnums, "trace"), len(args), "trace")
     tape, _, _ = _run(f, args, kwargs, nums, "trace", log=True)
     return tape
