@@ -78,6 +78,11 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
 
 
 def _nll_forward(logits: Any, labels: Any) -> tuple[Any, Any]:
+    if logits.dtype == np.float16:
+        # Sums over the batch overflow float16 (40000 rows of loss log 10 exceed 65504):
+        # computed in float32, as np.mean does for float16, and the loss rounded back.
+        loss, saved = _nll_forward(logits.astype(np.float32), labels)
+        return loss.astype(np.float16), saved
     # The ufuncs' reduce methods are what ndarray.max/.sum call, minus a Python wrapper each.
     n = logits.shape[0]
     if labels.ndim == 1:
@@ -109,7 +114,7 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
             if saved is None or isinstance(g, Tensor):  # differentiable, for nesting
                 onehot = np.zeros(np.shape(_data(logits)), _data(logits).dtype)
                 onehot[np.arange(n), labels] = 1
-                return (ops.softmax(logits) - onehot) * (g / n)
+                return (ops.softmax(logits) - onehot) * ops.per_count(g, n)
             # Plain arrays (the training hot path): the same formula, updated in place, in
             # the forward pass's class-major layout. Its transpose, an (N, C) view, goes to
             # the matrix products (BLAS takes either layout) and to the bias's sum over N
@@ -117,13 +122,16 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
             exp_shifted, row_sums, rows = saved
             d = exp_shifted / row_sums
             d[labels, rows] -= 1
-            d *= g / n
-            return d.T
+            d *= np.asarray(g, d.dtype) / n  # (d is float32 for float16 logits)
+            return d.T.astype(logits.dtype, copy=False)
 
         return d_logits, None
     return (
-        lambda g: (ops.softmax(logits) * ops.sum(labels, -1, keepdims=True) - labels) * (g / n),
-        lambda g: ops.log_softmax(logits) * (-g / n),
+        lambda g: (
+            (ops.softmax(logits) * ops.sum(labels, -1, keepdims=True) - labels)
+            * ops.per_count(g, n)
+        ),
+        lambda g: ops.log_softmax(logits) * -ops.per_count(g, n),
     )
 
 

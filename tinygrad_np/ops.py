@@ -43,6 +43,7 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "per_count",
     "pow",
     "relu",
     "reshape",
@@ -161,14 +162,20 @@ _neg = Primitive("neg", np.negative, lambda ans, x: (lambda g: -g,))
 def _pow_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     shape = _shape(ans)
     to_x, to_y = _sum_to(x, shape), _sum_to(y, shape)
-    if isinstance(y, int | float) and y == 0:
-        dx = lambda g: to_x(g * 0)  # d/dx x**0 = 0, even at x = 0
+    if isinstance(y, int | float):  # x ** 2, x ** 0.5: the exponent is a known number
+        if y == 0:
+            dx = lambda g: to_x(g * 0)  # d/dx x**0 = 0, even at x = 0
+        else:
+            dx = lambda g: to_x(g * y * x ** (y - 1))
     else:
-        dx = lambda g: to_x(g * y * x ** (y - 1))
-    # A Python-number base is given ans's dtype first: np.log(2.0) would be a float64
-    # scalar that promotes a float32 gradient.
+        # Where y == 0 the derivative is 0 even at x = 0, where y * x**(y - 1) is 0 * inf:
+        # a base of 1 at exactly those points keeps the product finite.
+        dx = lambda g: to_x(g * y * where((y == 0) & (x == 0), 1, x) ** (y - 1))
+    # d/dy x**y = x**y log x, which is 0 at x = 0 for y > 0 (0 * log 0 would be nan): a
+    # base of 1 there. A Python-number base is given ans's dtype first: np.log(2.0) would
+    # be a float64 scalar that promotes a float32 gradient.
     base = np.asarray(x, _data(ans).dtype) if isinstance(x, int | float) else x
-    return dx, lambda g: to_y(g * ans * log(base))
+    return dx, lambda g: to_y(g * ans * log(where(base == 0, 1, base)))
 
 
 _pow = Primitive("pow", np.power, _pow_vjps)
@@ -272,7 +279,10 @@ def _sigmoid_forward(x: Any) -> Any:
 _exp = Primitive("exp", np.exp, lambda ans, x: (lambda g: g * ans,))
 _log = Primitive("log", np.log, lambda ans, x: (lambda g: g / x,))
 _tanh = Primitive("tanh", np.tanh, lambda ans, x: (lambda g: g * (1 - ans * ans),))
-_sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda ans, x: (lambda g: g * (ans * (1 - ans)),))
+# sigmoid' = sigmoid(x) sigmoid(-x): 1 - sigmoid(x) would round to 0 for large x.
+_sigmoid = Primitive(
+    "sigmoid", _sigmoid_forward, lambda ans, x: (lambda g: g * (ans * sigmoid(-x)),)
+)
 
 
 def _relu_vjps(ans: Any, x: Any) -> tuple[Any]:
@@ -325,6 +335,17 @@ def _reduced_count(shape: tuple[int, ...], axis: Axis) -> int:
     return int(np.prod([shape[a] for a in _axes(axis, len(shape))], dtype=np.int64))
 
 
+def per_count(g: Any, count: int) -> Any:
+    """``g / count``, also where ``count`` overflows ``g``'s dtype.
+
+    float16 holds at most 65504, so ``g / 70000`` would be ``g / inf = 0``; there the
+    reciprocal, which float16 can hold (if only as a subnormal), is used instead.
+    """
+    if count <= float(np.finfo(np.result_type(_data(g))).max):
+        return g / count
+    return g * (1 / count)
+
+
 _sum = Primitive(
     "sum",
     np.sum,
@@ -334,7 +355,7 @@ _mean = Primitive(
     "mean",
     np.mean,
     lambda ans, x, axis=None, keepdims=False: (
-        lambda g: _spread(g / _reduced_count(_shape(x), axis), _shape(x), axis, keepdims),
+        lambda g: _spread(per_count(g, _reduced_count(_shape(x), axis)), _shape(x), axis, keepdims),
     ),
 )
 
@@ -344,6 +365,8 @@ def _extremum_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) 
     shape = _shape(x)
     extremum = _data(ans) if keepdims else np.reshape(_data(ans), _keepdims_shape(shape, axis))
     mask = _data(x) == extremum
+    if np.isnan(extremum).any():  # a NaN is the extremum of its slice: it takes the gradient
+        mask |= np.isnan(_data(x)) & np.isnan(extremum)
     share = (mask / np.sum(mask, axis=axis, keepdims=True)).astype(np.result_type(_data(x)))
     return (lambda g: _spread(g, shape, axis, keepdims) * share,)
 
@@ -459,12 +482,22 @@ def getitem(x: Any, index: Any) -> Any:
 # --- softmax family -----------------------------------------------------------------
 
 
+def _accumulating(x: Any) -> Any:
+    """``x`` in a dtype whose sums do not overflow: float16 sums beyond 65504 would be inf,
+    so float16 is computed in float32 (as ``np.mean`` does) and the result rounded back."""
+    x = np.asarray(x)
+    return x.astype(np.float32) if x.dtype == np.float16 else x
+
+
 def _logsumexp_forward(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    dtype = np.result_type(x)
+    x = _accumulating(x)
     shift = np.max(x, axis=axis, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0)  # rows of -inf stay -inf, not nan
     with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for such rows
         out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
-    return out if keepdims else np.reshape(out, np.shape(np.sum(x, axis=axis)))
+    out = out if keepdims else np.reshape(out, np.shape(np.sum(x, axis=axis)))
+    return out.astype(dtype, copy=False)
 
 
 def _logsumexp_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> tuple[Any]:
@@ -475,16 +508,19 @@ def _logsumexp_vjps(ans: Any, x: Any, axis: Axis = None, keepdims: bool = False)
 
 
 def _log_softmax_forward(x: Any, axis: int = -1) -> Any:
-    x = np.asarray(x)
+    dtype = np.result_type(x)
+    x = _accumulating(x)
     shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return out.astype(dtype, copy=False)
 
 
 def _softmax_forward(x: Any, axis: int = -1) -> Any:
-    x = np.asarray(x)
+    dtype = np.result_type(x)
+    x = _accumulating(x)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
-    return e
+    return e.astype(dtype, copy=False)
 
 
 _logsumexp = Primitive("logsumexp", _logsumexp_forward, _logsumexp_vjps)
@@ -626,6 +662,12 @@ def where(condition: Any, x: Any, y: Any) -> Any:
 
     The gradient flows to ``x`` where the condition holds and to ``y`` elsewhere. The
     condition is only tested for truth, which has no gradient: a Tensor there counts by value.
+
+    The trap: both branches are computed everywhere, and so are their VJPs. In
+    ``where(x > 0, log(x), 0)`` the unselected ``log(x)`` at ``x = 0`` gets a zero
+    cotangent, and log's VJP turns ``0 / 0`` into NaN, which then reaches ``x``'s
+    gradient. Make the unselected inputs harmless instead:
+    ``safe = where(x > 0, x, 1); where(x > 0, log(safe), 0)``.
     """
     return _where(x, y, condition=np.asarray(_data(condition)))
 
@@ -633,7 +675,8 @@ def where(condition: Any, x: Any, y: Any) -> Any:
 _sqrt = Primitive("sqrt", np.sqrt, lambda ans, x: (lambda g: g / (2 * ans),))
 _square = Primitive("square", np.square, lambda ans, x: (lambda g: g * (2 * x),))
 _log1p = Primitive("log1p", np.log1p, lambda ans, x: (lambda g: g / (1 + x),))
-_expm1 = Primitive("expm1", np.expm1, lambda ans, x: (lambda g: g * (ans + 1),))
+# exp(x), not ans + 1: near ans = -1 (x << 0) the sum would lose every digit.
+_expm1 = Primitive("expm1", np.expm1, lambda ans, x: (lambda g: g * exp(x),))
 _absolute = Primitive("absolute", np.absolute, lambda ans, x: (lambda g: g * np.sign(_data(x)),))
 
 
