@@ -42,7 +42,7 @@ from tinygrad_np.ops import (
     transpose,
     where,
 )
-from tinygrad_np.tensor import Tape, Tensor
+from tinygrad_np.tensor import Tape, Tensor, debug_checks
 from tinygrad_np.transforms import grad, hvp, trace, value_and_grad, vjp
 from tinygrad_np.tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -56,6 +56,7 @@ __all__ = [
     "broadcast_to",
     "checkpoint",
     "clip",
+    "debug_checks",
     "div",
     "dot",
     "exp",

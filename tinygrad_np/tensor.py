@@ -97,12 +97,16 @@ class Tape:
             [] if _debugging.get() else None
         )
 
-    def watch(self, name: str, node: int, args: Sequence[Any], kwargs: dict[str, Any], ans: Any) -> None:
+    def watch(
+        self, name: str, node: int, args: Sequence[Any], kwargs: dict[str, Any], ans: Any
+    ) -> None:
         """Keep a copy of every array op ``name`` recorded, to detect later mutation."""
         arrays = [(f"argument {i}", a) for i, a in enumerate(args)]
         for key, value in kwargs.items():
             parts = value if isinstance(value, tuple) else (value,)
-            arrays += [(f"{key}={'' if len(parts) == 1 else f'[{j}]'}", p) for j, p in enumerate(parts)]
+            arrays += [
+                (f"{key}={'' if len(parts) == 1 else f'[{j}]'}", p) for j, p in enumerate(parts)
+            ]
         arrays.append(("result", ans))
         assert self.watched is not None
         self.watched.append(
