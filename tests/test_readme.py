@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -55,3 +56,12 @@ def test_the_unchanged_numpy_example_gives_the_engine_gradient():
     for name, grad in namespace["grads"].items():
         # The same mathematics evaluated in another order: float64 rounding only.
         assert np.max(np.abs(grad - expected[name])) <= 1e-10 * np.max(np.abs(expected[name]))
+
+
+def test_the_debug_checks_example_raises_naming_the_op():
+    namespace = {}
+    exec(compile(fenced_blocks("python")[0], "README.md", "exec"), namespace)
+    block = fenced_blocks("python")[3]
+    assert "debug_checks" in block
+    with pytest.raises(RuntimeError, match=r"mul \(node %1\): its argument 1 was modified"):
+        exec(compile(block, "README.md", "exec"), namespace)
