@@ -304,6 +304,8 @@ def test_masked_arrays_and_matrices_are_refused(make, message):
         tg.grad(lambda x: tg.sum(x * other))(np.ones(2))
     with pytest.raises(TypeError, match=message):
         tg.grad(lambda x: tg.sum(x))(other)
+    with pytest.raises(TypeError, match=message):
+        tg.Tensor(other)
 
 
 # --- mutation after recording --------------------------------------------------------------

@@ -365,7 +365,7 @@ class Tensor:
                 "Tensor(traced_tensor) would drop its gradient; use the Tensor itself, "
                 "or tg.stop_gradient(x) if a constant is meant"
             )
-        self._value = np.asarray(_data(data))
+        self._value = np.asarray(_plain("Tensor", data))
         self._tape: Tape | None = None
         self._node = -1
 
