@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -137,6 +140,28 @@ def test_a_failed_save_keeps_the_previous_checkpoint(
     assert checkpoint.load(path).metadata == {"epoch": 1}
 
 
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_save_removes_temporaries_left_by_dead_processes(tmp_path: Path, dead_pid: int) -> None:
+    stale = tmp_path / f".c.npz.{dead_pid}.0123abcd.tmp"
+    kept = [
+        tmp_path / f".c.npz.{os.getpid()}.0123abcd.tmp",  # a save in progress
+        tmp_path / f".c.npz.{dead_pid}.tmp",  # not a name save writes
+        tmp_path / f".c.npz.{dead_pid}.0123abcd.tmp.bak",
+        tmp_path / f".d.npz.{dead_pid}.0123abcd.tmp",  # another checkpoint's
+    ]
+    for path in (stale, *kept):
+        path.write_bytes(b"partial")
+    checkpoint.save(tmp_path / "c.npz", {"w": np.zeros(2)})
+    assert sorted(os.listdir(tmp_path)) == sorted(["c.npz", *(p.name for p in kept)])
+
+
 # --- validation against templates -------------------------------------------------------------
 
 
@@ -243,6 +268,77 @@ def test_corrupt_metadata_is_reported(tmp_path: Path) -> None:
         },
     )
     assert "__metadata__ is not valid JSON" in error(path)
+
+
+# --- sizes are checked before anything is allocated ----------------------------------------------
+
+
+def npy_header(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
+    out = io.BytesIO()
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue()
+
+
+def replace_entry(path: Path, key: str, content: bytes) -> None:
+    """Rewrite the .npz ``path`` with entry ``key`` holding the .npy bytes ``content``."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members[f"{key}.npy"] = content
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_an_enormous_declared_shape_is_refused_before_loading(saved: Path) -> None:
+    # 4 TiB of float32 declared by a few bytes: np.load would try to allocate it all.
+    replace_entry(saved, "params/W1", npy_header((2**20, 2**20)) + bytes(96))
+    with_template = error(saved, like_params=mlp_params())
+    assert "entry 'params/W1' has shape (1048576, 1048576), expected (6, 4)" in with_template
+    assert error(saved).endswith(
+        "entry 'params/W1' declares shape (1048576, 1048576) float32, 4398046511104 bytes: "
+        "over the limit of 8589934592 bytes of arrays per checkpoint "
+        "(checkpoint.MAX_DATA_BYTES)"
+    )
+
+
+def test_an_entry_must_hold_exactly_the_data_its_header_declares(saved: Path) -> None:
+    replace_entry(saved, "params/W1", npy_header((6, 4)) + bytes(8))
+    assert error(saved, like_params=mlp_params()).endswith(
+        "entry 'params/W1' declares shape (6, 4) float32, 96 bytes, but its zip member holds "
+        "8 bytes of data"
+    )
+    replace_entry(saved, "params/W1", npy_header((6, 4)) + bytes(97))
+    assert "96 bytes, but its zip member holds 97 bytes of data" in error(saved)
+
+
+def test_the_limit_counts_the_data_of_every_entry(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = mlp_params()
+    monkeypatch.setattr(checkpoint, "MAX_DATA_BYTES", 500)  # the file holds 800 bytes
+    message = error(saved, like_params=params, like_opt_state=adam_state(params))
+    # Metadata, structure, parameters and step come first; Adam's m then takes it over.
+    assert re.search(
+        r"entry 'opt/m/W1' declares shape \(6, 4\) float32, 96 bytes \(after \d+ bytes of "
+        r"other entries\): over the limit of 500 bytes of arrays per checkpoint",
+        message,
+    )
+
+
+def test_out_of_memory_is_a_checkpoint_error(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_memory(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np.lib.format, "read_array", no_memory)
+        assert re.search(
+            r"entry '__metadata__' declares shape \(\d+,\) uint8, \d+ bytes: not enough "
+            "memory to load it$",
+            error(saved),
+        )
+    monkeypatch.setattr(checkpoint, "tree_unflatten", no_memory)
+    assert error(saved).endswith(": not enough memory to load it")
 
 
 # --- what cannot be saved -------------------------------------------------------------------------

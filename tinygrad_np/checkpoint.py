@@ -12,21 +12,28 @@ Layout of the file (a plain NumPy ``.npz``, readable without this module):
 Nothing is pickled: files are written with plain arrays and read with
 ``allow_pickle=False``. Writes are atomic: the file is written under a
 temporary name in the same directory, then renamed over ``path``, so a crash
-mid-write leaves the previous checkpoint intact.
+mid-write leaves the previous checkpoint intact; the temporary files of saves
+killed outright (``kill -9``) are removed by the next save to the same path.
 
 ``load(path, like_params=..., like_opt_state=...)`` checks the file against
 templates (trees of arrays, or of anything with ``shape`` and ``dtype``) and
 names the file and the entry at fault: missing, unexpected, wrong shape, wrong
-dtype.
+dtype. Each entry's shape and dtype are read from its ``.npy`` header and
+checked (against the template, and against ``MAX_DATA_BYTES``) before its data
+is, so a corrupt or crafted file is an error, never a huge allocation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import re
 import secrets
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,11 +41,16 @@ import numpy as np
 
 from tinygrad_np.tree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 
-__all__ = ["Checkpoint", "CheckpointError", "load", "save"]
+__all__ = ["MAX_DATA_BYTES", "Checkpoint", "CheckpointError", "load", "save"]
 
 PARAMS, OPT = "params", "opt"
 METADATA_KEY, STRUCTURE_KEY = "__metadata__", "__structure__"
 FORMAT = "tinygrad_np.checkpoint/1"
+# The most array data one checkpoint may hold.  Adam keeps two arrays per parameter, so 8 GiB is a
+# 700-million-parameter float32 model with its optimizer state: far beyond what this NumPy engine
+# trains (the MNIST MLP is 0.4 MB).  A larger declared size is a corrupt or crafted file; raise
+# the limit to load a genuine one.
+MAX_DATA_BYTES = 2**33
 
 
 class CheckpointError(ValueError):
@@ -96,6 +108,7 @@ def _json_bytes(text: str) -> np.ndarray[Any, Any]:
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray[Any, Any]]) -> None:
     # A fresh name in the same directory (so os.replace is a rename on one file system);
     # "x" mode creates it exclusively, with the usual permissions (unlike mkstemp's 0600).
+    _remove_stale_temporaries(path, "tmp")
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(temporary, "xb") as f:
@@ -106,6 +119,38 @@ def _write_atomically(path: Path, arrays: dict[str, np.ndarray[Any, Any]]) -> No
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_temporaries(target: Path, suffix: str) -> None:
+    """Delete the ``.{target.name}.{pid}.{token}.{suffix}`` files of dead processes.
+
+    Such a file, next to ``target``, is left behind when its writer is killed; one whose pid is
+    alive (another save in progress, or a process that reused the pid) is kept.  A process on
+    another machine sharing the directory looks dead here: writing one target from two machines
+    at once is not supported.  Cleaning up is a courtesy, so its errors are ignored.
+    """
+    if os.name != "posix":  # on Windows os.kill(pid, 0) would terminate the process
+        return
+    name = re.compile(rf"\.{re.escape(target.name)}\.([0-9]+)\.[0-9a-f]{{8}}\.{re.escape(suffix)}")
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = name.fullmatch(entry.name)
+        if match and not _may_be_running(int(match[1])):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def _may_be_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process, or not a pid at all
+        return True
+    return True
 
 
 def _key(prefix: str, tree_path: tuple[Any, ...]) -> str:
@@ -186,19 +231,27 @@ def load(
     With ``like_params`` (and ``like_opt_state``), the file must hold exactly
     those trees' leaves, with the same shapes and dtypes, and the result has the
     templates' structure; otherwise :class:`CheckpointError` names the entry at
-    fault. Without templates the saved structure is rebuilt as is.
+    fault. Without templates the saved structure is rebuilt as is. A file
+    declaring more than ``MAX_DATA_BYTES`` of arrays is refused.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    arrays = _read_npz(path)
+    try:
+        with _open_npz(path) as npz:
+            return _load(path, npz, like_params, like_opt_state)
+    except MemoryError:
+        raise CheckpointError(f"checkpoint {path}: not enough memory to load it") from None
+
+
+def _load(path: Path, npz: _Npz, like_params: Any, like_opt_state: Any) -> Checkpoint:
     for key in (METADATA_KEY, STRUCTURE_KEY):
-        if key not in arrays:
+        if key not in npz.headers:
             raise CheckpointError(
                 f"checkpoint {path}: no {key} entry (not a file written by tinygrad_np.checkpoint)"
             )
-    metadata = _read_json(path, arrays.pop(METADATA_KEY), METADATA_KEY)
-    structure = _read_json(path, arrays.pop(STRUCTURE_KEY), STRUCTURE_KEY)
+    metadata = _read_json(path, npz.read(METADATA_KEY), METADATA_KEY)
+    structure = _read_json(path, npz.read(STRUCTURE_KEY), STRUCTURE_KEY)
     if (
         not isinstance(structure, dict)
         or structure.get("format") != FORMAT
@@ -208,50 +261,115 @@ def load(
     if not isinstance(metadata, dict):
         raise CheckpointError(f"checkpoint {path}: {METADATA_KEY} must hold a JSON object")
 
-    params = _rebuild(path, arrays, structure, PARAMS, like_params)
+    params = _rebuild(path, npz, structure, PARAMS, like_params)
     if like_opt_state is not None and OPT not in structure:
         raise CheckpointError(
             f"checkpoint {path}: no optimizer state was saved, but one was expected"
         )
     opt_state = None
     if OPT in structure:
-        opt_state = _rebuild(path, arrays, structure, OPT, like_opt_state)
-    if arrays:
+        opt_state = _rebuild(path, npz, structure, OPT, like_opt_state)
+    if npz.headers:
         raise CheckpointError(
-            f"checkpoint {path}: unexpected entry {sorted(arrays)[0]!r}"
-            + ("" if len(arrays) == 1 else f" (and {len(arrays) - 1} more)")
+            f"checkpoint {path}: unexpected entry {sorted(npz.headers)[0]!r}"
+            + ("" if len(npz.headers) == 1 else f" (and {len(npz.headers) - 1} more)")
             + " not described by the checkpoint's structure"
         )
     return Checkpoint(params, opt_state, metadata)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray[Any, Any]]:
-    key = None
+class _Header(NamedTuple):
+    """What an entry's ``.npy`` header declares, and where in its zip member the data starts."""
+
+    info: zipfile.ZipInfo
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    nbytes: int
+    offset: int
+
+
+class _Npz:
+    """An open ``.npz`` file: every entry's header is read at once, its data only by ``read``."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile) -> None:
+        self.path, self.archive, self.loaded = path, archive, 0
+        # np.savez names the member of entry "params/W1" "params/W1.npy".
+        keys = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        self.headers = {key: self._header(key, info) for key, info in keys.items()}
+
+    def _header(self, key: str, info: zipfile.ZipInfo) -> _Header:
+        with _readable(self.path, key), self.archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise CheckpointError(
+                    f"checkpoint {self.path}: entry {key!r} is in .npy format version "
+                    f"{version[0]}.{version[1]}; only 1.0 and 2.0 are read"
+                )
+            offset = member.tell()
+        if dtype.hasobject:
+            raise CheckpointError(
+                f"checkpoint {self.path}: entry {key!r} holds pickled Python objects, which are "
+                "never loaded"
+            )
+        return _Header(info, shape, dtype, dtype.itemsize * math.prod(shape), offset)
+
+    def read(self, key: str) -> np.ndarray[Any, Any]:
+        """The array of entry ``key``, which is no longer in ``headers``."""
+        header = self.headers.pop(key)
+        entry = (
+            f"checkpoint {self.path}: entry {key!r} declares shape {header.shape} {header.dtype}"
+        )
+        if header.nbytes > MAX_DATA_BYTES - self.loaded:
+            alone = header.nbytes > MAX_DATA_BYTES
+            others = "" if alone else f" (after {self.loaded} bytes of other entries)"
+            raise CheckpointError(
+                f"{entry}, {header.nbytes} bytes{others}: over the limit of {MAX_DATA_BYTES} "
+                "bytes of arrays per checkpoint (checkpoint.MAX_DATA_BYTES)"
+            )
+        # Guards the member's uncompressed size too: the data read is exactly what was declared.
+        held = header.info.file_size - header.offset
+        if held != header.nbytes:
+            raise CheckpointError(
+                f"{entry}, {header.nbytes} bytes, but its zip member holds {held} bytes of data"
+            )
+        self.loaded += header.nbytes
+        try:
+            with _readable(self.path, key), self.archive.open(header.info) as member:
+                return np.lib.format.read_array(member, allow_pickle=False)
+        except MemoryError:
+            raise CheckpointError(
+                f"{entry}, {header.nbytes} bytes: not enough memory to load it"
+            ) from None
+
+
+@contextlib.contextmanager
+def _open_npz(path: Path) -> Iterator[_Npz]:
+    # np.load takes any file that is neither zip nor .npy for a pickle and says so:
+    # misleading for a corrupt checkpoint, so look at the magic bytes first.
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if magic == b"\x93NUMPY":
+        raise CheckpointError(f"checkpoint {path}: a single .npy array, not an .npz file")
+    if magic[:4] != b"PK\x03\x04":
+        raise CheckpointError(f"checkpoint {path}: not an .npz file (no zip header)")
+    with _readable(path, None):
+        archive = zipfile.ZipFile(path)
+    with archive:
+        yield _Npz(path, archive)
+
+
+@contextlib.contextmanager
+def _readable(path: Path, key: str | None) -> Iterator[None]:
+    """Turn the errors of reading a damaged zip or ``.npy`` into a ``CheckpointError``."""
     try:
-        # np.load takes any file that is neither zip nor .npy for a pickle and says so:
-        # misleading for a corrupt checkpoint, so look at the magic bytes first.
-        with open(path, "rb") as file:
-            magic = file.read(6)
-        if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":
-            raise CheckpointError(f"checkpoint {path}: not an .npz file (no zip header)")
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"checkpoint {path}: a single .npy array, not an .npz file")
-        with loaded as npz:
-            arrays = {}
-            for key in npz.files:
-                arrays[key] = npz[key]
-            return arrays
+        yield
     except CheckpointError:
         raise
-    except ValueError as e:
-        if key is not None and "allow_pickle" in str(e):
-            raise CheckpointError(
-                f"checkpoint {path}: entry {key!r} holds pickled Python objects, which are "
-                "never loaded"
-            ) from None
-        raise CheckpointError(f"checkpoint {path}: not a readable .npz file ({e})") from e
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zlib.error) as e:
         where = "" if key is None else f" (entry {key!r})"
         raise CheckpointError(
             f"checkpoint {path}: not a readable .npz file{where}: {type(e).__name__}: {e}"
@@ -269,12 +387,12 @@ def _read_json(path: Path, array: np.ndarray[Any, Any], key: str) -> Any:
 
 def _rebuild(
     path: Path,
-    arrays: dict[str, np.ndarray[Any, Any]],
+    npz: _Npz,
     structure: dict[str, Any],
     prefix: str,
     like: Any,
 ) -> Any:
-    """Take the ``prefix`` tree's arrays out of ``arrays``, checked against ``like``."""
+    """Read the ``prefix`` tree's arrays from ``npz``, their headers checked against ``like``."""
     try:
         saved_def = _decode(structure[prefix])
     except (ValueError, AttributeError, TypeError) as e:
@@ -295,21 +413,21 @@ def _rebuild(
                 )
     leaves = []
     for i, key in enumerate(keys):
-        if key not in arrays:
+        if key not in npz.headers:
             want = "" if expected is None else f" (expected {_describe(expected[i])})"
             raise CheckpointError(f"checkpoint {path}: missing entry {key!r}{want}")
-        array = arrays.pop(key)
+        header = npz.headers[key]
         if expected is not None:
             shape, dtype = _spec(expected[i])
-            if array.shape != shape:
+            if header.shape != shape:
                 raise CheckpointError(
-                    f"checkpoint {path}: entry {key!r} has shape {array.shape}, expected {shape}"
+                    f"checkpoint {path}: entry {key!r} has shape {header.shape}, expected {shape}"
                 )
-            if array.dtype != dtype:
+            if header.dtype != dtype:
                 raise CheckpointError(
-                    f"checkpoint {path}: entry {key!r} has dtype {array.dtype}, expected {dtype}"
+                    f"checkpoint {path}: entry {key!r} has dtype {header.dtype}, expected {dtype}"
                 )
-        leaves.append(array)
+        leaves.append(npz.read(key))
     return tree_unflatten(treedef, leaves)
 
 
