@@ -6,10 +6,17 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
+import os
+import subprocess
 import sys
 import threading
+import time
+import tracemalloc
 import types
+import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +121,7 @@ def test_read_idx_one_dim_and_empty(tmp_path: Path) -> None:
         (idx_bytes(np.zeros(5, np.uint8))[:-1], "5 payload bytes, but 4 follow"),
         (idx_bytes(np.zeros(5, np.uint8)) + b"\x00", "5 payload bytes, but 6 follow"),
         (idx_bytes(np.zeros(3, np.int32), shape=(4,)), "16 payload bytes, but 12 follow"),
-        (idx_bytes(np.zeros(1, np.uint8), shape=(2**32 - 1,) * 3), "payload bytes, but 1 follow"),
+        (idx_bytes(np.zeros(1, np.uint8), shape=(2**32 - 1,) * 3), "payload bytes, more than"),
     ],
     ids=["empty", "short", "magic0", "magic1", "type", "header", "short", "long", "dims", "huge"],
 )
@@ -137,6 +144,64 @@ def test_read_idx_rejects_truncated_and_corrupted_gzip(tmp_path: Path) -> None:
         with pytest.raises(DatasetError, match="corrupted or truncated gzip") as info:
             read_idx(path)
         assert str(path) in str(info.value)
+
+
+def test_read_idx_stops_a_gzip_bomb_at_the_declared_size(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(10, np.uint8)) + bytes(50_000_000), 9))
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as info:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert str(path) in message
+    assert "shape (10,) of uint8 = 10 payload bytes, but at least" in message
+    # Reading stops one 1 MiB chunk past the declared size; gzip's buffers hold a few more MiB.
+    # Decompressing the whole file would take the 50 MB.
+    assert peak < 8 * 2**20, f"peak {peak} bytes"
+
+
+def test_read_idx_refuses_a_declared_size_over_the_limit_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "big.gz", idx_bytes(np.zeros(3, np.uint8), shape=(2**31 + 1,)), True)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as info:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        f"{path}: header says shape (2147483649,) of uint8 = 2147483649 payload bytes, "
+        "more than the limit of 2147483648 (datasets.MAX_IDX_BYTES)"
+    )
+    assert peak < 2**20, f"peak {peak} bytes"
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 12)
+    assert read_idx(write(tmp_path / "ok", idx_bytes(np.zeros(3, np.int32)))).shape == (3,)
+    with pytest.raises(DatasetError, match="16 payload bytes, more than the limit of 12"):
+        read_idx(write(tmp_path / "over", idx_bytes(np.zeros(4, np.int32))))
+
+
+def test_out_of_memory_is_a_dataset_error_naming_the_file(
+    toy: list[bytes], iso: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_set(iso / "d", toy)
+
+    def no_memory(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError
+
+    monkeypatch.setattr(np, "frombuffer", no_memory)
+    with pytest.raises(DatasetError) as info:
+        datasets.mnist(iso / "d")
+    assert str(info.value) == (
+        f"{iso / 'd' / NAMES[0]}.gz: header says shape (3, 28, 28) of uint8 = 2352 payload "
+        "bytes: not enough memory to read them"
+    )
 
 
 def test_read_idx_missing_file_is_file_not_found(tmp_path: Path) -> None:
@@ -408,12 +473,207 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_download_over_http(http_mirror: str, mirror: Path, monkeypatch: Any) -> None:
+    # Plain http is refused (test_plain_http_is_refused), but a loopback server needs no
+    # certificate: allowing it here runs a download through real sockets.
+    monkeypatch.setattr(datasets, "DOWNLOAD_SCHEMES", ("http",))
     (mirror / f"{NAMES[3]}.gz").unlink()
     monkeypatch.setattr(datasets, "MNIST_MIRRORS", (http_mirror,))
     with pytest.raises(DatasetNotFoundError, match=f"{NAMES[3]}.gz: HTTP Error 404"):
         datasets.mnist()
     (mirror / f"{NAMES[3]}.gz").write_bytes(gzip.compress(toy_set()[3]))
     assert datasets.mnist()[3].shape == (2,)
+
+
+# --- downloads are bounded: https only, a deadline, a size limit, no partial files --------
+
+
+def test_built_in_mirrors_are_all_https() -> None:
+    for mirror in (*datasets.MNIST_MIRRORS, *datasets.FASHION_MNIST_MIRRORS):
+        assert mirror.startswith("https://")
+    assert datasets.FASHION_MNIST_MIRRORS, "Fashion-MNIST has an https mirror"
+
+
+def test_plain_http_is_refused(iso: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", ("http://127.0.0.1:9/",))
+    monkeypatch.setattr(datasets, "_urlopen", fail_download)
+    with pytest.raises(DatasetNotFoundError) as info:
+        datasets.mnist()
+    assert (
+        f"http://127.0.0.1:9/{NAMES[0]}.gz: refused, only https:// or file:// URLs are "
+        "downloaded from"
+    ) in str(info.value)
+
+
+def test_a_redirect_away_from_https_is_refused() -> None:
+    handler = datasets._AllowedRedirects()
+    request = urllib.request.Request("https://mirror.example/a.gz")
+    with pytest.raises(DatasetError) as info:
+        handler.redirect_request(request, io.BytesIO(), 302, "Found", Message(), "http://x/a.gz")
+    assert str(info.value) == (
+        "https://mirror.example/a.gz: refused a redirect to http://x/a.gz, "
+        "not an https:// or file:// URL"
+    )
+    moved = handler.redirect_request(
+        request, io.BytesIO(), 302, "Found", Message(), "https://y/a.gz"
+    )
+    assert moved is not None and moved.full_url == "https://y/a.gz"
+
+
+class FakeResponse:
+    """What urlopen returns, sending ``chunk`` on each read; ``step`` runs before each read."""
+
+    def __init__(self, chunk: bytes, step: Any = lambda: None) -> None:
+        self.chunk, self.step, self.reads = chunk, step, 0
+        self.headers: dict[str, str] = {}
+        self.timeouts: list[float] = []
+        self.fp = types.SimpleNamespace(raw=types.SimpleNamespace(_sock=self))
+
+    def settimeout(self, seconds: float) -> None:  # the socket under the response
+        self.timeouts.append(seconds)
+
+    def read1(self, n: int) -> bytes:
+        self.step()
+        self.reads += 1
+        return self.chunk
+
+    def __enter__(self) -> FakeResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_mirror(iso: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An https mirror for MNIST whose connection is patched in; returns the cache directory."""
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", ("https://mirror.example/",))
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    return iso / "cache" / "tinygrad_np" / "mnist"
+
+
+def test_a_trickling_download_stops_at_the_deadline(
+    fake_mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+
+    def seven_seconds_pass() -> None:
+        now[0] += 7.0
+
+    response = FakeResponse(b"\x00" * 100, seven_seconds_pass)
+    monkeypatch.setattr(datasets, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout: response)
+    with pytest.raises(DatasetNotFoundError) as info:
+        datasets.mnist()
+    assert (
+        f"https://mirror.example/{NAMES[0]}.gz: not finished within 120 s "
+        f"(datasets.DOWNLOAD_DEADLINE), {100 * response.reads} bytes received"
+    ) in str(info.value)
+    assert response.reads == 18  # 17 reads end at 1119 s, the 18th at 1126 s
+    # No single read may wait past the deadline: each socket timeout ends by 1120 s.
+    assert response.timeouts[0] == datasets.SOCKET_TIMEOUT
+    for i, timeout in enumerate(response.timeouts):
+        assert 1000 + 7 * i + timeout <= 1120
+    assert list(fake_mirror.iterdir()) == []
+
+
+def test_a_download_larger_than_the_limit_is_abandoned(
+    fake_mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(datasets, "MAX_DOWNLOAD_BYTES", 10_000)
+    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout: FakeResponse(bytes(4096)))
+    with pytest.raises(DatasetNotFoundError) as info:
+        datasets.mnist()
+    assert (
+        f"https://mirror.example/{NAMES[0]}.gz: more than 10000 bytes "
+        "(datasets.MAX_DOWNLOAD_BYTES), far more than any dataset file"
+    ) in str(info.value)
+    assert list(fake_mirror.iterdir()) == []
+
+
+def test_an_interrupted_download_leaves_no_partial_file(
+    fake_mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt_the_second_read() -> None:
+        if response.reads == 1:
+            raise KeyboardInterrupt
+
+    response = FakeResponse(bytes(4096), interrupt_the_second_read)
+    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout: response)
+    with pytest.raises(KeyboardInterrupt):
+        datasets.mnist()
+    assert list(fake_mirror.iterdir()) == []
+
+
+class _StallingHandler(http.server.BaseHTTPRequestHandler):
+    """Promises 1000 bytes, sends 10, then waits until the test ends."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(bytes(10))
+        self.wfile.flush()
+        self.release.wait(timeout=30)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_stalled_server_is_cut_off_at_the_deadline(
+    fake_mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _StallingHandler.release.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StallingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setattr(datasets, "DOWNLOAD_SCHEMES", ("http",))  # as in test_download_over_http
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", (url,))
+    monkeypatch.setattr(datasets, "DOWNLOAD_DEADLINE", 0.5)
+    try:
+        start = time.monotonic()
+        with pytest.raises(DatasetNotFoundError) as info:
+            datasets.mnist()
+        elapsed = time.monotonic() - start
+    finally:
+        _StallingHandler.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    message = str(info.value)
+    assert f"{url}{NAMES[0]}.gz: not finished within 0.5 s" in message
+    assert "10 bytes received" in message
+    assert elapsed < 10, "the 30 s socket timeout would be the only limit without the deadline"
+    assert list(fake_mirror.iterdir()) == []
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_partial_downloads_of_dead_processes_are_removed(
+    mirror: Path, iso: Path, dead_pid: int
+) -> None:
+    cache = iso / "cache" / "tinygrad_np" / "mnist"
+    cache.mkdir(parents=True)
+    target = f"{NAMES[0]}.gz"
+    stale = cache / f".{target}.{dead_pid}.0123abcd.part"
+    kept = [
+        cache / f".{target}.{os.getpid()}.0123abcd.part",  # a download in progress
+        cache / f".{target}.{dead_pid}.part",  # not a name the downloader writes
+        cache / f".{NAMES[0]}.{dead_pid}.0123abcd.part",  # another target's
+    ]
+    for path in (stale, *kept):
+        path.write_bytes(b"partial")
+    datasets.mnist()
+    assert not stale.exists()
+    assert all(path.exists() for path in kept)
 
 
 # --- the real data ------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 The IDX format: two zero bytes, a type code, the number of dimensions ``ndim``, then ``ndim``
 big-endian uint32 sizes, then exactly ``prod(sizes)`` big-endian items.  Files may be gzipped.
+
+Nothing read from a file or the network is trusted to be small: a gzipped file is decompressed
+only as far as its header declares (at most ``MAX_IDX_BYTES``), and a download must finish within
+``DOWNLOAD_DEADLINE`` seconds, hold at most ``MAX_DOWNLOAD_BYTES`` and come over https.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import gzip
 import hashlib
 import http.client
 import importlib
+import io
 import math
 import os
+import secrets
 import sys
-import tempfile
+import time
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
@@ -22,8 +29,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_np.checkpoint import _remove_stale_temporaries
+
 __all__ = [
+    "DOWNLOAD_DEADLINE",
     "FASHION_MNIST_MIRRORS",
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_IDX_BYTES",
     "MNIST_MIRRORS",
     "DatasetError",
     "DatasetNotFoundError",
@@ -69,9 +81,28 @@ FASHION_MNIST_MD5 = (
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
 )
-FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+# Zalando's bucket through S3's REST endpoint: its website endpoint (the address upstream's
+# README gives) serves plain http only.
+FASHION_MNIST_MIRRORS = ("https://fashion-mnist.s3.eu-central-1.amazonaws.com/",)
+# file:// is a local copy, so no one on the network can read or alter it.
+DOWNLOAD_SCHEMES = ("https", "file")
+
+# The most payload bytes an IDX header may declare.  The largest IDX files in use are a few
+# hundred MB (EMNIST ByClass training images: 697,932 x 28 x 28 = 547 MB; MNIST's are 47 MB), so
+# 2 GiB reads all of them, while a corrupt or crafted header (three sizes of 2**32 - 1) is refused
+# before anything is allocated.  Raise it to read larger files.
+MAX_IDX_BYTES = 2**31
+# Per file.  The largest file fetched is 26.4 MB (Fashion-MNIST's gzipped training images):
+# 120 s is enough at 220 kB/s; a slower or stalled link gets an error saying how to supply the
+# files instead of a download that never ends.
+DOWNLOAD_DEADLINE = 120.0
+# The most seconds one socket operation may wait (never more than what is left of the deadline).
+SOCKET_TIMEOUT = 30.0
+# Five times the largest file fetched, so a mirror sending endless data cannot fill the disk.
+MAX_DOWNLOAD_BYTES = 2**27
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
 
 ENV_VAR = "TINYGRAD_NP_DATA"
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -86,50 +117,84 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """A dataset could not be found in any place looked at, nor downloaded."""
 
 
-def _gunzip(data: bytes, name: Path | str) -> bytes:
-    """Return ``data`` decompressed if it starts with the gzip magic, else unchanged."""
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DatasetError(f"{name}: corrupted or truncated gzip data ({e})") from e
-
-
-def _parse_idx(data: bytes, path: Path) -> npt.NDArray[Any]:
-    """Parse the bytes of an IDX file; ``path`` is only used in error messages."""
-    if len(data) < 4 or data[:2] != b"\x00\x00":
-        raise DatasetError(
-            f"{path}: not an IDX file (magic {data[:4].hex()!r} does not start with 0000)"
-        )
-    code, ndim = data[2], data[3]
-    if code not in IDX_TYPES:
-        known = ", ".join(f"0x{c:02X} {t.name}" for c, t in IDX_TYPES.items())
-        raise DatasetError(f"{path}: unsupported IDX type code 0x{code:02X} (known: {known})")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(
-            f"{path}: header needs {header} bytes for {ndim} dims, file has {len(data)}"
-        )
-    shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header, 4))
-    dtype = IDX_TYPES[code]
-    expected = dtype.itemsize * math.prod(shape)
-    if len(data) - header != expected:
-        raise DatasetError(
-            f"{path}: header says shape {shape} of {dtype.name} = {expected} payload bytes, "
-            f"but {len(data) - header} follow the {header}-byte header"
-        )
-    flat = np.frombuffer(data, dtype=dtype, offset=header)
-    return flat.astype(dtype.newbyteorder("=")).reshape(shape)  # native byte order, writable copy
-
-
 def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[Any]:
     """Read an IDX file, gzipped or raw, into an array of native byte order.
 
-    Raises ``DatasetError`` naming the file if it is not a well-formed IDX file.
+    Raises ``DatasetError`` naming the file if it is not a well-formed IDX file, or declares
+    more than ``MAX_IDX_BYTES`` of data.
     """
     p = Path(path)
-    return _parse_idx(_gunzip(p.read_bytes(), p), p)
+    return _read_idx(p, p)[0]
+
+
+def _read_idx(path: Path, name: Path | str) -> tuple[npt.NDArray[Any], str]:
+    """The array in the IDX file ``path`` and the MD5 of its decompressed bytes.
+
+    ``name`` (the path, or the URL a download came from) is what error messages call the file.
+    """
+    with open(path, "rb") as file:
+        gzipped = file.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        file.seek(0)
+        stream = gzip.GzipFile(fileobj=file) if gzipped else file
+        with stream:
+            try:
+                return _parse_idx(stream, name)
+            except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                raise DatasetError(f"{name}: corrupted or truncated gzip data ({e})") from e
+
+
+def _parse_idx(stream: io.BufferedIOBase, name: Path | str) -> tuple[npt.NDArray[Any], str]:
+    """Read an IDX file from ``stream``: the header first, then no more than it declares.
+
+    A gzip bomb is stopped after one chunk past the declared size, never decompressed whole.
+    """
+    digest = hashlib.md5()
+
+    def read(n: int) -> bytes:
+        data = stream.read(n)
+        digest.update(data)
+        return data
+
+    magic = read(4)
+    if len(magic) < 4 or magic[:2] != b"\x00\x00":
+        raise DatasetError(
+            f"{name}: not an IDX file (magic {magic.hex()!r} does not start with 0000)"
+        )
+    code, ndim = magic[2], magic[3]
+    if code not in IDX_TYPES:
+        known = ", ".join(f"0x{c:02X} {t.name}" for c, t in IDX_TYPES.items())
+        raise DatasetError(f"{name}: unsupported IDX type code 0x{code:02X} (known: {known})")
+    header = 4 + 4 * ndim
+    sizes = read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DatasetError(
+            f"{name}: header needs {header} bytes for {ndim} dims, file has {4 + len(sizes)}"
+        )
+    shape = tuple(int.from_bytes(sizes[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
+    dtype = IDX_TYPES[code]
+    expected = dtype.itemsize * math.prod(shape)
+    declared = f"{name}: header says shape {shape} of {dtype.name} = {expected} payload bytes"
+    if expected > MAX_IDX_BYTES:
+        raise DatasetError(
+            f"{declared}, more than the limit of {MAX_IDX_BYTES} (datasets.MAX_IDX_BYTES)"
+        )
+    try:
+        payload = bytearray()
+        while len(payload) < expected and (chunk := read(min(CHUNK, expected - len(payload)))):
+            payload += chunk
+        # Also reads a gzip stream to its end, where its CRC is checked.
+        extra = read(CHUNK)
+        if len(payload) < expected or extra:
+            at_least = "at least " if len(extra) == CHUNK else ""
+            raise DatasetError(
+                f"{declared}, but {at_least}{len(payload) + len(extra)} follow "
+                f"the {header}-byte header"
+            )
+        flat = np.frombuffer(payload, dtype=dtype)  # writable: it shares the bytearray
+        array = flat.astype(dtype.newbyteorder("="), copy=False).reshape(shape)
+    except MemoryError:
+        raise DatasetError(f"{declared}: not enough memory to read them") from None
+    return array, digest.hexdigest()
 
 
 def mnist(path: str | os.PathLike[str] | None = None) -> tuple[U8, U8, U8, U8]:
@@ -231,8 +296,7 @@ def _load(
 
 def _check(files: list[Path], md5s: tuple[str, ...]) -> tuple[U8, U8, U8, U8]:
     """Read the four files, check their shapes, labels and MD5s, and return the arrays."""
-    raw = [_gunzip(f.read_bytes(), f) for f in files]
-    arrays = [_parse_idx(data, f) for data, f in zip(raw, files, strict=True)]
+    arrays, digests = zip(*(_read_idx(f, f) for f in files), strict=True)
     for i in (0, 2):
         (x_path, y_path), (x, y) = files[i : i + 2], arrays[i : i + 2]
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
@@ -245,14 +309,13 @@ def _check(files: list[Path], md5s: tuple[str, ...]) -> tuple[U8, U8, U8, U8]:
             raise DatasetError(f"{x_path} holds {len(x)} images but {y_path} {len(y)} labels")
         if len(y) and y.max() > 9:
             raise DatasetError(f"{y_path}: labels must be 0-9, found {y.max()}")
-    for data, f, expected in zip(raw, files, md5s, strict=True):
-        _check_md5(data, expected, f)
+    for actual, f, expected in zip(digests, files, md5s, strict=True):
+        _check_md5(actual, expected, f)
     return arrays[0], arrays[1], arrays[2], arrays[3]
 
 
-def _check_md5(data: bytes, expected: str, path: Path | str) -> None:
-    """Raise ``DatasetError`` unless the MD5 of ``data`` is ``expected``."""
-    actual = hashlib.md5(data).hexdigest()
+def _check_md5(actual: str, expected: str, path: Path | str) -> None:
+    """Raise ``DatasetError`` unless the MD5 ``actual`` is ``expected``."""
     if actual != expected:
         raise DatasetError(
             f"{path}: MD5 of decompressed data is {actual}, expected {expected} "
@@ -285,21 +348,102 @@ def _download_all(cache: Path, mirrors: tuple[str, ...], md5s: tuple[str, ...]) 
 
 
 def _download(url: str, dest: Path, md5: str) -> None:
-    """Fetch ``url`` to ``dest`` atomically, after checking the MD5 of its decompressed bytes."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    """Fetch ``url`` to ``dest`` atomically, after checking the MD5 of its decompressed bytes.
+
+    Only ``DOWNLOAD_SCHEMES`` are fetched.  The transfer must end within ``DOWNLOAD_DEADLINE``
+    seconds and ``MAX_DOWNLOAD_BYTES``; whatever fails, no partial file is left behind.
+    """
+    if urllib.parse.urlsplit(url).scheme not in DOWNLOAD_SCHEMES:
+        raise DatasetError(f"{url}: refused, only {_schemes()} URLs are downloaded from")
+    _remove_stale_temporaries(dest, "part")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-            length = response.headers.get("Content-Length")
-            bar = _Progress(int(length) if length else None, dest.name)
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                bar.update(len(chunk))
-            bar.close()
-        _check_md5(_gunzip(tmp.read_bytes(), url), md5, url)
+        with (
+            open(tmp, "xb") as out,
+            _urlopen(url, min(SOCKET_TIMEOUT, DOWNLOAD_DEADLINE)) as response,
+        ):
+            _copy(response, out, url, deadline, dest.name)
+        _check_md5(_read_idx(tmp, url)[1], md5, url)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _copy(response: Any, out: io.BufferedWriter, url: str, deadline: float, label: str) -> None:
+    """Copy ``response`` to ``out`` until its end, the deadline or ``MAX_DOWNLOAD_BYTES``."""
+    length = response.headers.get("Content-Length")
+    bar = _Progress(int(length) if length else None, label)
+    received = 0
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DatasetError(
+                    f"{url}: not finished within {DOWNLOAD_DEADLINE:g} s "
+                    f"(datasets.DOWNLOAD_DEADLINE), {received} bytes received"
+                )
+            _limit_socket_timeout(response, min(SOCKET_TIMEOUT, remaining))
+            try:
+                chunk = response.read1(CHUNK)  # one network read, so the deadline is seen
+            except TimeoutError:
+                if time.monotonic() < deadline:
+                    raise
+                continue  # report the deadline
+            if not chunk:
+                return
+            received += len(chunk)
+            if received > MAX_DOWNLOAD_BYTES:
+                raise DatasetError(
+                    f"{url}: more than {MAX_DOWNLOAD_BYTES} bytes "
+                    "(datasets.MAX_DOWNLOAD_BYTES), far more than any dataset file"
+                )
+            out.write(chunk)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+
+
+def _limit_socket_timeout(response: Any, seconds: float) -> None:
+    """Make the socket under an http.client response wait at most ``seconds`` per operation.
+
+    urlopen's timeout applies to each read, not the whole transfer.  These are private
+    attributes of http.client's response; a file:// response has no socket and is left alone.
+    """
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def _schemes() -> str:
+    return " or ".join(f"{s}://" for s in DOWNLOAD_SCHEMES)
+
+
+class _AllowedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a scheme in ``DOWNLOAD_SCHEMES``: never from https to http."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme not in DOWNLOAD_SCHEMES:
+            fp.close()
+            raise DatasetError(
+                f"{req.full_url}: refused a redirect to {newurl}, not an {_schemes()} URL"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_AllowedRedirects)
+
+
+def _urlopen(url: str, timeout: float) -> Any:
+    return _OPENER.open(url, timeout=timeout)
 
 
 class _Progress:
