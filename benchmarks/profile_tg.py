@@ -74,7 +74,7 @@ class OpTimer:
 
 
 def _primitives() -> list[Any]:
-    from tinygrad_np.tensor import Primitive
+    from tinygrad_np.extend import Primitive
 
     found: dict[int, Any] = {}
     for mod_name, mod in list(sys.modules.items()):

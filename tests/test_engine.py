@@ -169,7 +169,7 @@ def test_vjp_with_pytree_output_and_several_primals():
 
 @pytest.mark.parametrize(
     "f",
-    [lambda x: x, lambda x: x + 0.0, lambda x: tg.reshape(x, (3, 1)), lambda x: x.T],
+    [lambda x: x, lambda x: x + 0.0, lambda x: tg.reshape(x, shape=(3, 1)), lambda x: x.T],
     ids=["identity", "plus a constant", "reshape", "transpose"],
 )
 def test_vjp_never_hands_back_the_callers_cotangent(f):
@@ -204,7 +204,10 @@ def test_vjp_rejects_a_cotangent_of_the_wrong_shape():
         (tg.tanh, lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2)),
         (tg.sigmoid, lambda x: (s := 1 / (1 + np.exp(-x))) * (1 - s) * (1 - 2 * s)),
         (lambda x: 1 / x, lambda x: 2 / x**3),
-        (lambda x: tg.sum(tg.reshape(x, (1, 1)) @ tg.reshape(x, (1, 1))), lambda x: 2.0),
+        (
+            lambda x: tg.sum(tg.reshape(x, shape=(1, 1)) @ tg.reshape(x, shape=(1, 1))),
+            lambda x: 2.0,
+        ),
     ],
 )
 def test_grad_of_grad_matches_closed_form(f, second_derivative):
@@ -420,7 +423,7 @@ def test_traced_tensor_refuses_silent_conversion_to_ndarray():
         np.asarray(x)
         return tg.sum(x)
 
-    with pytest.raises(TypeError, match="gradient would be lost"):
+    with pytest.raises(TypeError, match="ndarray of a traced Tensor would drop its gradient"):
         tg.grad(f)(np.ones(2))
 
 
@@ -448,7 +451,7 @@ def test_cross_entropy_rejects_bad_labels(logits, labels, error, message):
 
 
 def test_a_wrong_shaped_vjp_is_reported_with_the_leaf_it_reached():
-    from tinygrad_np.tensor import Primitive
+    from tinygrad_np.extend import Primitive
 
     broken_sum = Primitive("broken_sum", np.sum, lambda ans, x: (lambda g: np.ones(5),))
     with pytest.raises(RuntimeError, match=r"shape \(5,\).*shape \(2, 3\).*argument 0\['W'\]"):
@@ -464,7 +467,7 @@ def test_inputs_that_share_a_cotangent_get_separate_gradient_arrays():
 
 
 def test_a_primitive_that_saves_hands_its_vjp_the_forward_intermediates():
-    from tinygrad_np.tensor import Primitive
+    from tinygrad_np.extend import Primitive
 
     seen = []
 
@@ -504,7 +507,7 @@ def test_a_primitive_that_saves_hands_its_vjp_the_forward_intermediates():
     ],
 )
 def test_unbroadcast_sums_exactly_the_broadcast_axes(shape, g_shape):
-    from tinygrad_np.ops import unbroadcast
+    from tinygrad_np.extend import unbroadcast
 
     g = rng.standard_normal(g_shape)
     # the reference: the adjoint of broadcasting, <g, broadcast(v)> = <unbroadcast(g), v>

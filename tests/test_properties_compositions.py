@@ -76,25 +76,27 @@ OPS = {
     "sqrt": Op(1, lambda p, a: tg.sqrt(tg.square(a) + 0.5)),
     "cube": Op(1, lambda p, a: a**3),
     "transpose": Op(1, lambda p, a: a.T),
-    "reshape": Op(1, lambda p, a: tg.reshape(a, a.shape[::-1])),
-    "broadcast": Op(1, lambda p, a: tg.broadcast_to(a, (p, p))),  # p = n, set when drawn
-    "sum": Op(1, lambda p, a: tg.sum(a, p, keepdims=True), params=st.sampled_from([0, 1])),
+    "reshape": Op(1, lambda p, a: tg.reshape(a, shape=a.shape[::-1])),
+    "broadcast": Op(1, lambda p, a: tg.broadcast_to(a, shape=(p, p))),  # p = n, set when drawn
+    "sum": Op(1, lambda p, a: tg.sum(a, axis=p, keepdims=True), params=st.sampled_from([0, 1])),
     "mean": Op(1, lambda p, a: a.mean(p, keepdims=True), params=st.sampled_from([0, 1])),
-    "logsumexp": Op(1, lambda p, a: tg.logsumexp(a, p, True), params=st.sampled_from([0, 1])),
+    "logsumexp": Op(
+        1, lambda p, a: tg.logsumexp(a, axis=p, keepdims=True), params=st.sampled_from([0, 1])
+    ),
     "max": Op(
         1,
-        lambda p, a: tg.max(a, p, keepdims=True),
+        lambda p, a: tg.max(a, axis=p, keepdims=True),
         params=st.sampled_from([0, 1]),
         margin=lambda p, a: _top_two_gap(a, p, largest=True),
     ),
     "min": Op(
         1,
-        lambda p, a: tg.min(a, p, keepdims=True),
+        lambda p, a: tg.min(a, axis=p, keepdims=True),
         params=st.sampled_from([0, 1]),
         margin=lambda p, a: _top_two_gap(a, p, largest=False),
     ),
-    "softmax": Op(1, lambda p, a: tg.softmax(a, p), params=st.sampled_from([0, 1, -1])),
-    "log_softmax": Op(1, lambda p, a: tg.log_softmax(a, p), params=st.sampled_from([0, -2])),
+    "softmax": Op(1, lambda p, a: tg.softmax(a, axis=p), params=st.sampled_from([0, 1, -1])),
+    "log_softmax": Op(1, lambda p, a: tg.log_softmax(a, axis=p), params=st.sampled_from([0, -2])),
     "reverse": Op(
         1, lambda p, a: a[::-1] if p == 0 else a[:, ::-1], params=st.sampled_from([0, 1])
     ),
@@ -107,7 +109,9 @@ OPS = {
     ),
     "cross_entropy": Op(
         1,
-        lambda p, a: tg.reshape(tg.nn.cross_entropy(a, np.arange(a.shape[0]) % a.shape[1]), (1, 1)),
+        lambda p, a: tg.reshape(
+            tg.nn.cross_entropy(a, np.arange(a.shape[0]) % a.shape[1]), shape=(1, 1)
+        ),
     ),
     "add": Op(2, lambda p, a, b: a + b),
     "sub": Op(2, lambda p, a, b: tg.sub(a, b)),

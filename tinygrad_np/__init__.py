@@ -4,45 +4,32 @@ Write a model as a plain forward function; ``tg.grad`` / ``tg.value_and_grad``
 give its gradient, recorded on a tape and swept backwards. NumPy functions called on
 Tensors (``np.exp``, ``np.dot``, ``np.sum``, ...) run as these ops, so a forward pass
 written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``).
+
+The layout: the engine (``tensor``, ``transforms``, ``contract``, ``tree``, ``debug``,
+``numpy_dispatch``), the op families (``elementwise``, ``reductions``, ``shape``,
+``linalg``, ``nn``), written with the public ``extend`` API, and the batteries
+(``optim``, ``checkpoint``, ``datasets``, ``testing``).
 """
 
-from tinygrad_np import checkpoint, nn, optim, testing
-from tinygrad_np.ops import (
-    absolute,
-    add,
-    broadcast_to,
-    clip,
-    div,
-    dot,
-    exp,
-    expm1,
-    log,
-    log1p,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    pow,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    sqrt,
-    square,
-    stop_gradient,
-    sub,
-    sum,
-    tanh,
-    transpose,
-    where,
+from tinygrad_np import (
+    checkpoint,
+    elementwise,
+    extend,
+    linalg,
+    nn,
+    optim,
+    reductions,
+    shape,
+    testing,
 )
-from tinygrad_np.tensor import Tape, Tensor, debug_checks
+from tinygrad_np import numpy_dispatch as numpy_dispatch  # installs NumPy's protocols on Tensor
+from tinygrad_np.debug import debug_checks
+from tinygrad_np.elementwise import *  # noqa: F403
+from tinygrad_np.extend import custom_vjp
+from tinygrad_np.linalg import *  # noqa: F403
+from tinygrad_np.reductions import *  # noqa: F403
+from tinygrad_np.shape import *  # noqa: F403
+from tinygrad_np.tensor import Tape, Tensor, stop_gradient
 from tinygrad_np.transforms import grad, hvp, trace, value_and_grad, vjp
 from tinygrad_np.tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -51,51 +38,26 @@ __version__ = "0.1.0"
 __all__ = [
     "Tape",
     "Tensor",
-    "absolute",
-    "add",
-    "broadcast_to",
     "checkpoint",
-    "clip",
+    "custom_vjp",
     "debug_checks",
-    "div",
-    "dot",
-    "exp",
-    "expm1",
+    "extend",
     "grad",
     "hvp",
-    "log",
-    "log1p",
-    "log_softmax",
-    "logsumexp",
-    "matmul",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "mul",
-    "neg",
     "nn",
     "optim",
-    "pow",
-    "relu",
-    "reshape",
-    "sigmoid",
-    "softmax",
-    "sqrt",
-    "square",
     "stop_gradient",
-    "sub",
-    "sum",
-    "tanh",
     "testing",
     "trace",
-    "transpose",
     "tree_flatten",
     "tree_leaves",
     "tree_map",
     "tree_unflatten",
     "value_and_grad",
     "vjp",
-    "where",
 ]
+# Each op family lists its ops once, where they are declared.
+__all__ += elementwise.__all__
+__all__ += reductions.__all__
+__all__ += shape.__all__
+__all__ += linalg.__all__

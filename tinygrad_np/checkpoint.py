@@ -29,8 +29,6 @@ import contextlib
 import json
 import math
 import os
-import re
-import secrets
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -39,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tinygrad_np.files import remove_stale_temporaries, temporary_path
 from tinygrad_np.tree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 
 __all__ = ["MAX_DATA_BYTES", "Checkpoint", "CheckpointError", "load", "save"]
@@ -108,8 +107,8 @@ def _json_bytes(text: str) -> np.ndarray[Any, Any]:
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray[Any, Any]]) -> None:
     # A fresh name in the same directory (so os.replace is a rename on one file system);
     # "x" mode creates it exclusively, with the usual permissions (unlike mkstemp's 0600).
-    _remove_stale_temporaries(path, "tmp")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    remove_stale_temporaries(path, "tmp")
+    temporary = temporary_path(path, "tmp")
     try:
         with open(temporary, "xb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]
@@ -119,38 +118,6 @@ def _write_atomically(path: Path, arrays: dict[str, np.ndarray[Any, Any]]) -> No
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-def _remove_stale_temporaries(target: Path, suffix: str) -> None:
-    """Delete the ``.{target.name}.{pid}.{token}.{suffix}`` files of dead processes.
-
-    Such a file, next to ``target``, is left behind when its writer is killed; one whose pid is
-    alive (another save in progress, or a process that reused the pid) is kept.  A process on
-    another machine sharing the directory looks dead here: writing one target from two machines
-    at once is not supported.  Cleaning up is a courtesy, so its errors are ignored.
-    """
-    if os.name != "posix":  # on Windows os.kill(pid, 0) would terminate the process
-        return
-    name = re.compile(rf"\.{re.escape(target.name)}\.([0-9]+)\.[0-9a-f]{{8}}\.{re.escape(suffix)}")
-    try:
-        entries = list(target.parent.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        match = name.fullmatch(entry.name)
-        if match and not _may_be_running(int(match[1])):
-            with contextlib.suppress(OSError):
-                entry.unlink()
-
-
-def _may_be_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # another user's process, or not a pid at all
-        return True
-    return True
 
 
 def _key(prefix: str, tree_path: tuple[Any, ...]) -> str:

@@ -17,7 +17,6 @@ import importlib
 import io
 import math
 import os
-import secrets
 import sys
 import time
 import urllib.parse
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_np.checkpoint import _remove_stale_temporaries
+from tinygrad_np.files import remove_stale_temporaries, temporary_path
 
 __all__ = [
     "DOWNLOAD_DEADLINE",
@@ -355,8 +354,8 @@ def _download(url: str, dest: Path, md5: str) -> None:
     """
     if urllib.parse.urlsplit(url).scheme not in DOWNLOAD_SCHEMES:
         raise DatasetError(f"{url}: refused, only {_schemes()} URLs are downloaded from")
-    _remove_stale_temporaries(dest, "part")
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    remove_stale_temporaries(dest, "part")
+    tmp = temporary_path(dest, "part")
     deadline = time.monotonic() + DOWNLOAD_DEADLINE
     try:
         with (

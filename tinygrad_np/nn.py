@@ -1,6 +1,6 @@
 """Neural-network building blocks as fused primitives: a dense layer and the loss.
 
-Each could be written from the ops in ``tinygrad_np.ops``; as single primitives they
+Each could be written from the other ops; as single primitives they
 record one op instead of several and can do in place what the composition cannot.
 """
 
@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_np import ops
-from tinygrad_np.ops import _shape, _sum_to, reshape
-from tinygrad_np.tensor import Primitive, Tensor, _data
+from tinygrad_np.extend import Primitive, broadcast_vjp, shape_of
+from tinygrad_np.reductions import log_softmax, per_count, softmax
+from tinygrad_np.reductions import sum as reduce_sum
+from tinygrad_np.shape import reshape
+from tinygrad_np.tensor import Tensor, stop_gradient
 
 __all__ = ["cross_entropy", "linear"]
 
@@ -46,14 +48,15 @@ def _linear_forward(x: Any, weight: Any, bias: Any) -> Any:
 
 
 def _linear_vjps(ans: Any, x: Any, weight: Any, bias: Any) -> tuple[Any, Any, Any]:
-    x_shape = x.shape if type(x) is np.ndarray else _shape(x)
+    x_shape = shape_of(x)
     if len(x_shape) == 2:
         d_weight = lambda g: x.T @ g
     else:  # every leading axis of x (or none) is a batch axis: flatten them into one
-        in_features, out_features = _shape(weight)
-        d_weight = lambda g: reshape(x, (-1, in_features)).T @ reshape(g, (-1, out_features))
-    ans_shape = ans.shape if type(ans) is np.ndarray else _shape(ans)
-    d_bias = None if bias is None else _sum_to(bias, ans_shape)
+        in_features, out_features = shape_of(weight)
+        d_weight = lambda g: (
+            reshape(x, shape=(-1, in_features)).T @ reshape(g, shape=(-1, out_features))
+        )
+    d_bias = None if bias is None else broadcast_vjp(bias, shape_of(ans))
     return (lambda g: g @ weight.T), d_weight, d_bias
 
 
@@ -112,9 +115,9 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
         # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
         def d_logits(g: Any) -> Any:
             if saved is None or isinstance(g, Tensor):  # differentiable, for nesting
-                onehot = np.zeros(np.shape(_data(logits)), _data(logits).dtype)
+                onehot = np.zeros(np.shape(stop_gradient(logits)), stop_gradient(logits).dtype)
                 onehot[np.arange(n), labels] = 1
-                return (ops.softmax(logits) - onehot) * ops.per_count(g, n)
+                return (softmax(logits) - onehot) * per_count(g, n)
             # Plain arrays (the training hot path): the same formula, updated in place, in
             # the forward pass's class-major layout. Its transpose, an (N, C) view, goes to
             # the matrix products (BLAS takes either layout) and to the bias's sum over N
@@ -128,10 +131,10 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
         return d_logits, None
     return (
         lambda g: (
-            (ops.softmax(logits) * ops.sum(labels, -1, keepdims=True) - labels)
-            * ops.per_count(g, n)
+            (softmax(logits) * reduce_sum(labels, axis=-1, keepdims=True) - labels)
+            * per_count(g, n)
         ),
-        lambda g: ops.log_softmax(logits) * -ops.per_count(g, n),
+        lambda g: log_softmax(logits) * -per_count(g, n),
     )
 
 
@@ -155,11 +158,11 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
     """
     if not isinstance(logits, Tensor):
         logits = np.asarray(logits)
-    logits_shape = _data(logits).shape
+    logits_shape = stop_gradient(logits).shape
     if len(logits_shape) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits_shape}")
     n, c = logits_shape
-    label_values = labels if type(labels) is np.ndarray else np.asarray(_data(labels))
+    label_values = labels if type(labels) is np.ndarray else np.asarray(stop_gradient(labels))
     kind = label_values.dtype.kind
     if kind in "iu":
         if label_values.shape != (n,):

@@ -21,38 +21,19 @@ What comes back:
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinygrad_np import ops
-from tinygrad_np.tensor import Tensor, _data
+from tinygrad_np.tensor import NUMPY_OPS, Primitive, Tensor, stop_gradient
 
-__all__ = ["CONSTANT_FUNCTIONS", "CONSTANT_UFUNCS", "FUNCTIONS", "UFUNCS"]
+__all__ = ["CONSTANT_FUNCTIONS", "CONSTANT_UFUNCS", "array_function", "array_ufunc"]
 
-# --- ufuncs -------------------------------------------------------------------------------
-
-# The primitives themselves where the public op is a plain pass-through: one call less.
-UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
-    np.add: ops._add,
-    np.subtract: ops._sub,
-    np.multiply: ops._mul,
-    np.true_divide: ops._div,  # np.divide is the same ufunc
-    np.negative: ops._neg,
-    np.power: ops._pow,
-    np.matmul: ops._matmul,
-    np.exp: ops._exp,
-    np.log: ops._log,
-    np.tanh: ops._tanh,
-    np.maximum: ops.maximum,
-    np.minimum: ops.minimum,
-    np.sqrt: ops._sqrt,
-    np.square: ops._square,
-    np.log1p: ops._log1p,
-    np.expm1: ops._expm1,
-    np.absolute: ops._absolute,  # np.abs is the same ufunc
-}
+# Which NumPy callables run as which ops is declared with each op (``numpy=`` on a
+# Primitive, ``@implements`` on a function): the table is tinygrad_np.tensor.NUMPY_OPS.
 
 # Results with no gradient: booleans, or piecewise-constant values (derivative 0 wherever it
 # exists). They run on the data and come back as plain arrays.
@@ -98,7 +79,7 @@ def array_ufunc(
 ) -> Any:
     """``Tensor.__array_ufunc__``: run ``ufunc`` on Tensors as a tinygrad_np op."""
     if method == "__call__":
-        op = UFUNCS.get(ufunc)
+        op = NUMPY_OPS.get(ufunc)
         if op is not None:
             if not kwargs:
                 return op(*inputs)
@@ -141,7 +122,7 @@ def _call_with_options(
 
 
 def _check_dtype(name: str, result: Any, dtype: Any) -> None:
-    have, want = np.result_type(_data(result)), np.dtype(dtype)
+    have, want = np.result_type(stop_gradient(result)), np.dtype(dtype)
     if have != want:
         raise _Unsupported(
             f"{name}(..., dtype={want}) would change the dtype from {have} to {want}, "
@@ -160,131 +141,53 @@ def _out_reason(name: str) -> str:
 # --- other NumPy functions ------------------------------------------------------------------
 
 
-class _Unset:
-    """Marks an option the caller did not give."""
+def _call_function(func: Callable[..., Any], op: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """``func(*args, **kwargs)`` (a NumPy function) as a call of ``op``.
 
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-_UNSET: Any = _Unset()
-
-
-def _refuse_options(name: str, **options: Any) -> None:
-    """Raise ``_Unsupported`` for the first option the caller actually gave."""
-    for key, value in options.items():
-        changes_nothing = (key == "out" and value is None) or (key == "where" and value is True)
-        if value is _UNSET or changes_nothing:
-            continue
-        if key == "out":
-            raise _Unsupported(_out_reason(name))
-        raise _Unsupported(f"{name}(..., {key}=...) is not differentiable in tinygrad_np yet")
-
-
-def _sum_like(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
-    """np.sum and np.mean. NumPy checks the call's signature before dispatching, so this
-    one signature (a superset of both) only has to accept what NumPy lets through."""
-
-    def sum_like(
-        a: Any,
-        axis: Any = None,
-        dtype: Any = None,
-        out: Any = None,
-        keepdims: Any = False,
-        initial: Any = _UNSET,
-        where: Any = _UNSET,
-    ) -> Any:
-        if out is not None or initial is not _UNSET or where is not _UNSET:
-            _refuse_options(name, out=out, initial=initial, where=where)
-        result = op(a, axis, bool(keepdims))
-        if dtype is not None:
-            _check_dtype(name, result, dtype)
-        return result
-
-    return sum_like
+    NumPy's signature binds the call; its first parameters are the op's positional ones,
+    in order (``a`` is ``x``), the others go to the op's parameters of the same name.
+    Options the op has no parameter for must have been left at what changes nothing
+    (``out=None``, ``where=True``), except a ``dtype=`` that matches the result's.
+    """
+    name = f"np.{_qualified_name(func)}"
+    numpy_signature, op_signature = _signature(func), _signature(op)
+    given = numpy_signature.bind(*args, **kwargs).arguments
+    op_positional = [p for p in op_signature.parameters.values() if p.kind in _POSITIONAL]
+    numpy_order = list(numpy_signature.parameters)
+    call_args: list[Any] = []
+    call_kwargs: dict[str, Any] = {}
+    dtype = None
+    for key, value in given.items():
+        index = numpy_order.index(key)
+        if numpy_signature.parameters[key].kind in _POSITIONAL and index < len(op_positional):
+            if index == len(call_args):
+                call_args.append(value)
+            else:  # an optional argument before it was left out
+                call_kwargs[op_positional[index].name] = value
+        elif key in op_signature.parameters:
+            call_kwargs[key] = value
+        elif key == "dtype":
+            dtype = value
+        elif not ((key == "out" and value is None) or (key == "where" and value is True)):
+            if key == "out":
+                raise _Unsupported(_out_reason(name))
+            raise _Unsupported(f"{name}(..., {key}=...) is not differentiable in tinygrad_np yet")
+    result = op(*call_args, **call_kwargs)
+    if dtype is not None:
+        _check_dtype(name, result, dtype)
+    return result
 
 
-def _max_like(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
-    """np.max, np.amax, np.min and np.amin."""
-
-    def max_like(
-        a: Any,
-        axis: Any = None,
-        out: Any = None,
-        keepdims: Any = False,
-        initial: Any = _UNSET,
-        where: Any = _UNSET,
-    ) -> Any:
-        if out is not None or initial is not _UNSET or where is not _UNSET:
-            _refuse_options(name, out=out, initial=initial, where=where)
-        return op(a, axis, bool(keepdims))
-
-    return max_like
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def _dot(a: Any, b: Any, out: Any = None) -> Any:
-    if out is not None:
-        raise _Unsupported(_out_reason("np.dot"))
-    return ops.dot(a, b)
+@functools.cache
+def _signature(f: Callable[..., Any]) -> inspect.Signature:
+    signature = f.__signature__ if isinstance(f, Primitive) else inspect.signature(f)
+    if signature is None:
+        raise TypeError(f"{f!r} has no signature to bind a NumPy call to")
+    return signature
 
-
-def _clip(
-    a: Any,
-    a_min: Any = _UNSET,
-    a_max: Any = _UNSET,
-    out: Any = None,
-    *,
-    min: Any = _UNSET,  # NumPy's keyword names
-    max: Any = _UNSET,
-    **kwargs: Any,
-) -> Any:
-    _refuse_options("np.clip", out=out, **kwargs)
-    lo = min if a_min is _UNSET else a_min
-    hi = max if a_max is _UNSET else a_max
-    if (a_min is not _UNSET and min is not _UNSET) or (a_max is not _UNSET and max is not _UNSET):
-        raise TypeError("np.clip: give each bound once, as a_min/a_max or as min/max")
-    return ops.clip(a, None if lo is _UNSET else lo, None if hi is _UNSET else hi)
-
-
-def _reshape(a: Any, shape: Any = _UNSET, order: str = "C", *, copy: Any = None) -> Any:
-    _refuse_options(
-        "np.reshape", order=_UNSET if order == "C" else order, copy=_UNSET if copy is None else copy
-    )
-    if shape is _UNSET:
-        raise TypeError("np.reshape() missing the new shape")
-    return ops.reshape(a, shape)
-
-
-def _transpose(a: Any, axes: Any = None) -> Any:
-    return ops.transpose(a, axes)
-
-
-def _broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
-    return ops.broadcast_to(array, (shape,) if isinstance(shape, int) else tuple(shape))
-
-
-def _where(condition: Any, x: Any = _UNSET, y: Any = _UNSET) -> Any:
-    if x is _UNSET and y is _UNSET:
-        return np.nonzero(_data(condition))  # indices: no gradient
-    if x is _UNSET or y is _UNSET:
-        raise ValueError("np.where: either both or neither of x and y should be given")
-    return ops.where(condition, x, y)
-
-
-FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
-    np.dot: _dot,
-    np.sum: _sum_like("np.sum", ops.sum),
-    np.mean: _sum_like("np.mean", ops.mean),
-    np.max: _max_like("np.max", ops.max),
-    np.amax: _max_like("np.amax", ops.max),
-    np.min: _max_like("np.min", ops.min),
-    np.amin: _max_like("np.amin", ops.min),
-    np.clip: _clip,
-    np.reshape: _reshape,
-    np.transpose: _transpose,
-    np.broadcast_to: _broadcast_to,
-    np.where: _where,
-}
 
 # Functions whose result carries no gradient (indices, shapes, fresh constants, booleans):
 # NumPy runs them on the data.
@@ -330,10 +233,10 @@ def array_function(
     func: Callable[..., Any], types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """``Tensor.__array_function__``: run ``func`` on Tensors as tinygrad_np ops."""
-    handler = FUNCTIONS.get(func)
-    if handler is not None:
+    op = NUMPY_OPS.get(func)
+    if op is not None:
         try:
-            return handler(*args, **kwargs)
+            return _call_function(func, op, args, kwargs)
         except _Unsupported as problem:
             name = f"np.{_qualified_name(func)}"
             return _on_data_unless_traced(func, name, args, kwargs, str(problem))
@@ -400,9 +303,27 @@ def _has_tensor(x: Any) -> bool:
 def _strip(x: Any) -> Any:
     """``x`` with every (constant) Tensor in it, however nested in lists, replaced by its data."""
     if isinstance(x, Tensor):
-        return x.data
+        return stop_gradient(x)
     if isinstance(x, list | tuple):
         return type(x)(_strip(item) for item in x)
     if isinstance(x, dict):
         return {key: _strip(value) for key, value in x.items()}
     return x
+
+
+# NumPy hands its calls on Tensors to these; they are installed on Tensor here, where the
+# dispatch lives, so that the engine does not depend on it.
+def _tensor_array_ufunc(
+    self: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
+) -> Any:
+    return array_ufunc(ufunc, method, inputs, kwargs)
+
+
+def _tensor_array_function(
+    self: Tensor, func: Callable[..., Any], types: Any, args: Any, kwargs: Any
+) -> Any:
+    return array_function(func, types, args, kwargs)
+
+
+Tensor.__array_ufunc__ = _tensor_array_ufunc  # type: ignore[attr-defined]
+Tensor.__array_function__ = _tensor_array_function  # type: ignore[attr-defined]

@@ -1,10 +1,10 @@
-"""The engine: Tensor, Tape, Primitive and the backward pass.
+"""The engine: Tape, Tensor, Primitive and the backward pass.
 
 A transform (``grad``, ``vjp``, ...) opens a :class:`Tape` and wraps the values it
 differentiates in Tensors bound to that tape. Calling a :class:`Primitive` on a
 bound Tensor computes the result with NumPy and appends one record to the tape:
-the result's node number, the node numbers of the inputs it came from, and one
-vector-Jacobian product (VJP) closure per such input. :func:`backward` walks the
+the result's node number and, for each input it came from, that input's node
+number and a vector-Jacobian product (VJP) closure. :func:`backward` walks the
 records in reverse, feeding each output's cotangent through the VJPs of its
 record and summing what arrives at each input. That list of records is the
 Wengert list of the computation.
@@ -16,53 +16,43 @@ unwraps those, calls itself on the unwrapped values (which records on the outer
 tapes, if any) and wraps the result. VJPs are written with primitives too, so
 the backward pass of an inner tape is itself recorded on the outer ones, which
 is exactly what differentiating a gradient needs.
+
+Ops are declared once, as Primitives (or as plain functions of Primitives): the
+declaration also says which NumPy functions the op stands for on Tensors and which
+Tensor methods and operators call it (:func:`implements`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
+import functools
+import inspect
 import itertools
+import math
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from tinygrad_np.debug import Watch, watching
+
 __all__ = [
+    "NUMPY_OPS",
     "OpRecord",
     "Primitive",
     "Tape",
     "Tensor",
     "backward",
-    "debug_checks",
     "identity_vjp",
+    "implements",
+    "stop_gradient",
 ]
 
 VJP = Callable[[Any], Any]
 VJPMaker = Callable[..., Sequence[VJP | None]]
+Op = TypeVar("Op", bound=Callable[..., Any])
 
 _tape_levels = itertools.count(1)
-
-_debugging = contextvars.ContextVar("tinygrad_np_debug_checks", default=False)
-
-
-@contextlib.contextmanager
-def debug_checks() -> Iterator[None]:
-    """Check, while active, what the engine otherwise trusts (at the cost of copies).
-
-    Transforms started inside the block keep a copy of every array an op recorded
-    (its inputs, static arguments such as indices, and its result), and the backward
-    pass raises a RuntimeError naming the op if one was modified in place after it
-    was recorded: the VJPs read those arrays, so the gradient would silently be that
-    of different numbers. The rule it enforces: arrays a transform has seen must not
-    be modified until the gradient has been computed.
-    """
-    token = _debugging.set(True)
-    try:
-        yield
-    finally:
-        _debugging.reset(token)
 
 
 class OpRecord(NamedTuple):
@@ -82,7 +72,7 @@ class OpRecord(NamedTuple):
 class Tape:
     """A Wengert list: ``records[i] = (output node, [(input node, its VJP), ...])``."""
 
-    __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records", "watched")
+    __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records", "watch")
 
     def __init__(self, log: bool = False) -> None:
         self.level = next(_tape_levels)
@@ -92,56 +82,17 @@ class Tape:
         # Filled only for display (tg.trace): input names and every op's signature.
         self.inputs: list[tuple[str, int, tuple[int, ...], np.dtype[Any]]] = []
         self.log: list[OpRecord] | None = [] if log else None
-        # Only under debug_checks(): (op name, node, [(what, array, copy of it)]) per op.
-        self.watched: list[tuple[str, int, list[tuple[str, Any, Any]]]] | None = (
-            [] if _debugging.get() else None
-        )
-
-    def watch(
-        self, name: str, node: int, args: Sequence[Any], kwargs: dict[str, Any], ans: Any
-    ) -> None:
-        """Keep a copy of every array op ``name`` recorded, to detect later mutation."""
-        arrays = [(f"argument {i}", a) for i, a in enumerate(args)]
-        for key, value in kwargs.items():
-            parts = value if isinstance(value, tuple) else (value,)
-            arrays += [
-                (f"{key}={'' if len(parts) == 1 else f'[{j}]'}", p) for j, p in enumerate(parts)
-            ]
-        arrays.append(("result", ans))
-        assert self.watched is not None
-        self.watched.append(
-            (name, node, [(what, a, a.copy()) for what, a in arrays if isinstance(a, np.ndarray)])
-        )
-
-    def check_unmodified(self) -> None:
-        """Raise if an array watched by :meth:`watch` changed since it was recorded."""
-        for name, node, arrays in self.watched or ():
-            for what, array, copy in arrays:
-                if array.shape != copy.shape or array.tobytes() != copy.tobytes():
-                    raise RuntimeError(
-                        f"{name} (node %{node}): its {what} was modified in place after the op "
-                        "was recorded, so the gradient would be computed from other values. "
-                        "Do not modify arrays a transform has seen until it has returned "
-                        "(use a copy, or x = x + ... instead of x += ...)"
-                    )
+        self.watch: Watch | None = watching()  # only inside tg.debug_checks()
 
     def bind(self, value: Any, name: str = "") -> Tensor:
         """A new input node of this tape holding ``value``."""
-        node = self.num_nodes
-        self.num_nodes = node + 1
+        tensor = Tensor._bound(value, self, self.num_nodes)
+        self.num_nodes += 1
         if self.log is not None:
-            self.inputs.append((name, node, tuple(np.shape(_data(value))), _data(value).dtype))
-        return Tensor._bound(value, self, node)
-
-    def bind_all(self, values: list[Any]) -> list[Tensor]:
-        """``[bind(v) for v in values]`` in one call (no names: the tape must not log)."""
-        tensors = []
-        for value in values:  # Tensor._bound, inlined on the hot path
-            tensor = object.__new__(Tensor)
-            tensor._value, tensor._tape, tensor._node = value, self, self.num_nodes
-            self.num_nodes += 1
-            tensors.append(tensor)
-        return tensors
+            self.inputs.append((name, tensor._node, tensor.shape, tensor.dtype))
+        if self.watch is not None:
+            self.watch.node(tensor._node, "input", value)
+        return tensor
 
     @property
     def ops(self) -> list[OpRecord]:
@@ -175,36 +126,269 @@ def _data(x: Any) -> Any:
     return x
 
 
-class Primitive:
-    """An op: a NumPy implementation and, side by side, a maker of its VJPs.
+def stop_gradient(x: Any) -> Any:
+    """The value of ``x`` as a constant: no gradient flows through it, at any level."""
+    return _data(x)
 
-    ``impl(*args, **kwargs)`` gets NumPy values and returns an ndarray or NumPy scalar.
-    ``vjp(ans, *args, **kwargs)`` is called once per traced call with the result
-    and the (unwrapped) arguments, and returns one closure ``g -> gradient`` per
-    positional argument (``None`` where the argument is not differentiable).
-    Closures capture only what their backward needs, so the tape retains no more.
+
+def _plain(op: str, x: Any) -> Any:
+    """``x`` as a value an op may hold: an ndarray, a NumPy or Python scalar, or None.
+
+    Other array types are converted, so that a Tensor never carries one (their own
+    operators would escape the tape). Masked arrays and ``np.matrix`` are refused:
+    converting would silently drop the mask, or change what ``*`` means.
+    """
+    if isinstance(x, Tensor):
+        return _data(x)
+    if x is None or isinstance(x, np.generic | int | float | complex):
+        return x
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{op}: masked arrays are not supported (converting one would drop its mask); "
+            "use np.ma.filled(x, value) or x.compressed() first"
+        )
+    if isinstance(x, np.matrix):
+        raise TypeError(
+            f"{op}: np.matrix is not supported (its * is a matrix product); use np.asarray(x) and @"
+        )
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
+class Tensor:
+    """An array that transforms can trace. ``Tensor(data)`` wraps an array-like.
+
+    Inside a transform the arguments being differentiated arrive as Tensors and
+    every op on them is recorded. ``.data`` is the underlying ndarray. Operators
+    (``+``, ``@``, ...) and op methods (``.relu()``) are attached by the ops'
+    declarations; ``t.name(...)`` for any other NumPy function ``np.name`` is
+    ``np.name(t, ...)``, so ``t.sum(0)`` and ``t.max(axis=1)`` work as on ndarrays.
+    """
+
+    __slots__ = ("_node", "_tape", "_value")
+
+    def __init__(self, data: Any) -> None:
+        if isinstance(data, Tensor) and data.traced:
+            raise TypeError(
+                "Tensor(traced_tensor) would drop its gradient; use the Tensor itself, "
+                "or tg.stop_gradient(x) if a constant is meant"
+            )
+        self._value = np.asarray(_plain("Tensor", data))
+        self._tape: Tape | None = None
+        self._node = -1
+
+    @classmethod
+    def _bound(cls, value: Any, tape: Tape, node: int) -> Tensor:
+        t = object.__new__(cls)
+        t._value, t._tape, t._node = value, tape, node
+        return t
+
+    @property
+    def data(self) -> Any:
+        """The underlying ndarray (or NumPy scalar), whatever the nesting depth."""
+        return _data(self._value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return _data(self._value).shape  # type: ignore[no-any-return]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return _data(self._value).dtype  # type: ignore[no-any-return]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def traced(self) -> bool:
+        """Whether ops on this Tensor are being recorded."""
+        return self._tape is not None
+
+    def __repr__(self) -> str:
+        kind = "traced" if self.traced else "constant"
+        return f"Tensor({np.array2string(np.asarray(self.data), prefix='Tensor(')}, {kind})"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d Tensor")
+        return self.shape[0]
+
+    def __getattr__(self, name: str) -> Any:
+        function = None if name.startswith("_") else getattr(np, name, None)
+        if not callable(function):
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        return functools.partial(function, self)  # NumPy hands the call back to the ops
+
+    # Python and NumPy numbers cannot carry a gradient: a traced Tensor refuses to become one.
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        return np.asarray(self._constant("Conversion to an ndarray"), dtype=dtype)
+
+    def _constant(self, conversion: str) -> Any:
+        if self._tape is not None:
+            raise TypeError(
+                f"{conversion} of a traced Tensor would drop its gradient (math.* functions, "
+                "np.float64(t) and storing into an ndarray convert this way too). Use "
+                "tinygrad_np ops on the Tensor (tg.exp rather than math.exp), or "
+                "tg.stop_gradient(t) where a constant is meant"
+            )
+        return self._value
+
+    def __float__(self) -> float:
+        return float(self._constant("float()"))
+
+    def __int__(self) -> int:
+        return int(self._constant("int()"))
+
+    def __complex__(self) -> complex:
+        return complex(self._constant("complex()"))
+
+    def __index__(self) -> int:
+        return operator.index(self._constant("Using it as an index (__index__)"))
+
+    def item(self) -> Any:
+        """The value as a Python number (constant Tensors only)."""
+        return self._constant(".item()").item()
+
+    def __bool__(self) -> bool:
+        # Allowed even when traced: branching on a value is control flow, not a value that
+        # could carry a gradient.
+        return bool(self.data)
+
+    # Comparisons give plain boolean arrays: they have no gradient.
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _data(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _data(other)
+
+    def __eq__(self, other: object) -> Any:
+        return self.data == _data(other)
+
+    def __ne__(self, other: object) -> Any:
+        return self.data != _data(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __pos__(self) -> Tensor:
+        return self
+
+
+# NumPy callables (ufuncs and functions) -> the op that runs them on Tensors.
+NUMPY_OPS: dict[Any, Callable[..., Any]] = {}
+
+
+def implements(
+    *numpy_callables: Any,
+    methods: Sequence[str] = (),
+    reflected: Sequence[str] = (),
+    properties: Sequence[str] = (),
+) -> Callable[[Op], Op]:
+    """Declare what an op stands for: ``@implements(np.add, methods=["__add__"])``.
+
+    On Tensors, each NumPy callable runs the op (tinygrad_np.numpy_dispatch), each
+    of ``methods`` is ``op(self, ...)``, each of ``reflected`` is ``op(other, self)``
+    and each of ``properties`` is ``op(self)``. A Primitive takes the same keywords.
+    """
+
+    def register(op: Op) -> Op:
+        for function in numpy_callables:
+            NUMPY_OPS[function] = op
+        for name in methods:
+            setattr(Tensor, name, lambda self, *args, **kwargs: op(self, *args, **kwargs))
+        for name in reflected:
+            setattr(Tensor, name, lambda self, other: op(other, self))
+        for name in properties:
+            setattr(Tensor, name, property(lambda self: op(self)))
+        return op
+
+    return register
+
+
+def _positional_range(impl: Callable[..., Any]) -> tuple[int, int | float]:
+    """How many positional (differentiable) arguments ``impl`` takes: (least, most)."""
+    if isinstance(impl, np.ufunc):
+        return impl.nin, impl.nin
+    try:
+        parameters = inspect.signature(impl).parameters.values()
+    except (TypeError, ValueError):
+        return 0, math.inf
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in parameters if p.kind in kinds]
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return len(positional), math.inf
+    least = sum(p.default is inspect.Parameter.empty for p in positional)
+    return least, len(positional)
+
+
+class Primitive:
+    """An op: its NumPy forward and, side by side, a maker of its VJPs.
+
+    ``impl(*args, **statics)`` gets NumPy values and returns an ndarray or NumPy
+    scalar. Positional arguments are the differentiable ones; static arguments (an
+    axis, a shape, an index) are keyword-only, and a call passing more positional
+    arguments than ``impl`` takes is refused. ``vjp(ans, *args, **statics)`` is
+    called once per traced call with the result and the (unwrapped) arguments, and
+    returns one closure ``g -> gradient`` per positional argument (``None`` where the
+    argument is not differentiable). Closures capture only what their backward
+    needs, so the tape retains no more; written with ops, they can be differentiated.
 
     With ``saves=True`` the forward may hand its VJPs intermediate results that would
     be costly to recompute: ``impl`` returns ``(ans, saved)`` and the VJP maker is
     called with ``saved=saved``. ``saved`` is plain NumPy, so it is ``None`` when the
     arguments are themselves traced by an outer transform: the VJPs must then be
     built from the (differentiable) arguments.
+
+    ``doc`` becomes the op's docstring; ``numpy``, ``methods``, ``reflected`` and
+    ``properties`` are passed to :func:`implements`.
     """
 
-    __slots__ = ("impl", "name", "saves", "vjp")
-
     def __init__(
-        self, name: str, impl: Callable[..., Any], vjp: VJPMaker, saves: bool = False
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        vjp: VJPMaker,
+        *,
+        saves: bool = False,
+        doc: str | None = None,
+        numpy: Sequence[Any] = (),
+        methods: Sequence[str] = (),
+        reflected: Sequence[str] = (),
+        properties: Sequence[str] = (),
     ) -> None:
-        self.name = name
-        self.impl = impl
-        self.vjp = vjp
-        self.saves = saves
+        self.name, self.impl, self.vjp, self.saves = name, impl, vjp, saves
+        self.__name__ = self.__qualname__ = name  # it is the public function
+        self.__doc__ = doc or impl.__doc__
+        self.positional = _positional_range(impl)
+        implements(*numpy, methods=methods, reflected=reflected, properties=properties)(self)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
 
+    @property
+    def __signature__(self) -> inspect.Signature | None:
+        try:
+            return inspect.signature(self.impl)
+        except (TypeError, ValueError):  # some ufuncs and builtins have none
+            return None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        least, most = self.positional
+        if not least <= len(args) <= most:
+            raise TypeError(
+                f"{self.name}: takes {least if least == most else f'{least} to {most}'} "
+                f"positional (differentiable) arguments, got {len(args)}; static arguments "
+                f"are keyword-only: {self.name}{self.__signature__ or '(...)'}"
+            )
         tape: Tape | None = None
         has_tensor = False
         for a in args:
@@ -265,51 +449,19 @@ class Primitive:
             if vjp is not None:  # None marks an argument with no gradient
                 edges.append((args[i]._node, vjp))
         tape.records.append((node, edges))
-        if tape.watched is not None:
-            tape.watch(self.name, node, vals, kwargs, ans)
+        if tape.watch is not None:
+            tape.watch.op(self.name, node, vals, kwargs, ans)
         if tape.log is not None:
-            tape.log.append(
-                OpRecord(
-                    self.name,
-                    tuple(
-                        (
-                            a._node if isinstance(a, Tensor) and a._tape is tape else None,
-                            tuple(np.shape(_data(a))),
-                        )
-                        for a in args
-                    ),
-                    node,
-                    tuple(np.shape(_data(ans))),
-                    np.asarray(_data(ans)).dtype,
-                )
-            )
-        out = object.__new__(Tensor)  # Tensor._bound, inlined on the hot path
-        out._value, out._tape, out._node = ans, tape, node
-        return out
+            tape.log.append(self._record(args, node, ans, tape))
+        return Tensor._bound(ans, tape, node)
 
-
-def _plain(op: str, x: Any) -> Any:
-    """``x`` as a value an op may hold: an ndarray, a NumPy or Python scalar, or None.
-
-    Other array types are converted, so that a Tensor never carries one (their own
-    operators would escape the tape). Masked arrays and ``np.matrix`` are refused:
-    converting would silently drop the mask, or change what ``*`` means.
-    """
-    if isinstance(x, Tensor):
-        return _data(x)
-    if x is None or isinstance(x, np.generic | int | float | complex):
-        return x
-    if isinstance(x, np.ma.MaskedArray | np.matrix):
-        raise TypeError(
-            f"{op}: {type(x).__module__}.{type(x).__name__} is not supported "
-            + (
-                "(converting it would drop its mask); use np.ma.filled(x, value) or "
-                "x.compressed() first"
-                if isinstance(x, np.ma.MaskedArray)
-                else "(its * is a matrix product); use np.asarray(x) and @"
-            )
+    def _record(self, args: Sequence[Any], node: int, ans: Any, tape: Tape) -> OpRecord:
+        """This call as ``tg.trace`` shows it."""
+        inputs = tuple(
+            (a._node if isinstance(a, Tensor) and a._tape is tape else None, np.shape(_data(a)))
+            for a in args
         )
-    return x if type(x) is np.ndarray else np.asarray(x)
+        return OpRecord(self.name, inputs, node, np.shape(_data(ans)), np.result_type(_data(ans)))
 
 
 def identity_vjp(g: Any) -> Any:
@@ -324,8 +476,9 @@ def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]
     the records are popped as they are used, so each closure (and the arrays it
     saved) is freed as soon as its VJP has run; the tape is then spent.
     """
-    if tape.watched is not None:
-        tape.check_unmodified()
+    watch = tape.watch
+    if watch is not None:
+        watch.check_unmodified()
     cotangents = dict(seeds)
     records = tape.records if consume else list(tape.records)
     while records:
@@ -334,249 +487,9 @@ def backward(tape: Tape, seeds: dict[int, Any], consume: bool) -> dict[int, Any]
         if g is None:
             continue
         for parent, vjp in edges:
-            contribution = g if vjp is identity_vjp else vjp(g)  # (add's, not worth a call)
+            contribution = vjp(g)
+            if watch is not None:
+                watch.check_vjp(node, parent, contribution)
             previous = cotangents.get(parent)
             cotangents[parent] = contribution if previous is None else previous + contribution
     return cotangents
-
-
-class Tensor:
-    """An array that transforms can trace. ``Tensor(data)`` wraps an array-like.
-
-    Inside a transform the arguments being differentiated arrive as Tensors and
-    every op on them is recorded. ``.data`` is the underlying ndarray.
-    """
-
-    __slots__ = ("_node", "_tape", "_value")
-
-    # NumPy hands its calls on Tensors to tinygrad_np ops: see tinygrad_np/numpy_dispatch.py
-    # (ops loads it last, as it needs the whole op table).
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return ops.numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(
-        self, func: Callable[..., Any], types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        return ops.numpy_dispatch.array_function(func, types, args, kwargs)
-
-    def __init__(self, data: Any) -> None:
-        if isinstance(data, Tensor) and data.traced:
-            raise TypeError(
-                "Tensor(traced_tensor) would drop its gradient; use the Tensor itself, "
-                "or tg.stop_gradient(x) if a constant is meant"
-            )
-        self._value = np.asarray(_plain("Tensor", data))
-        self._tape: Tape | None = None
-        self._node = -1
-
-    @classmethod
-    def _bound(cls, value: Any, tape: Tape, node: int) -> Tensor:
-        t = object.__new__(cls)
-        t._value = value
-        t._tape = tape
-        t._node = node
-        return t
-
-    # --- what the Tensor holds -------------------------------------------------
-    @property
-    def data(self) -> Any:
-        """The underlying ndarray (or NumPy scalar), whatever the nesting depth."""
-        return _data(self._value)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return _data(self._value).shape  # type: ignore[no-any-return]
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return _data(self._value).dtype  # type: ignore[no-any-return]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def traced(self) -> bool:
-        """Whether ops on this Tensor are being recorded."""
-        return self._tape is not None
-
-    def __repr__(self) -> str:
-        kind = "traced" if self.traced else "constant"
-        return f"Tensor({np.array2string(np.asarray(self.data), prefix='Tensor(')}, {kind})"
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d Tensor")
-        return self.shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
-        if self.traced:
-            raise TypeError(
-                "a traced Tensor cannot become an ndarray: its gradient would be lost. "
-                "Use tinygrad_np functions on it, or .data / tg.stop_gradient for a constant."
-            )
-        return np.asarray(self._value, dtype=dtype)
-
-    # Python numbers cannot carry a gradient: a traced Tensor refuses to become one.
-    def _constant(self, conversion: str) -> Any:
-        if self._tape is not None:
-            raise TypeError(
-                f"{conversion} of a traced Tensor would drop its gradient (math.* functions, "
-                "np.float64(t) and storing into an ndarray convert this way too). Use "
-                "tinygrad_np ops on the Tensor (tg.exp rather than math.exp), or "
-                "tg.stop_gradient(t) where a constant is meant"
-            )
-        return self.data
-
-    def __float__(self) -> float:
-        return float(self._constant("float()"))
-
-    def __int__(self) -> int:
-        return int(self._constant("int()"))
-
-    def __complex__(self) -> complex:
-        return complex(self._constant("complex()"))
-
-    def __index__(self) -> int:
-        return operator.index(self._constant("Using it as an index (__index__)"))
-
-    def item(self) -> Any:
-        """The value as a Python number (constant Tensors only)."""
-        return self._constant(".item()").item()
-
-    def __bool__(self) -> bool:
-        # Allowed even when traced: branching on a value is control flow, not a value that
-        # could carry a gradient.
-        return bool(self.data)
-
-    # --- comparisons give plain boolean arrays: they have no gradient --------------
-    def __lt__(self, other: Any) -> Any:
-        return self.data < _data(other)
-
-    def __le__(self, other: Any) -> Any:
-        return self.data <= _data(other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self.data > _data(other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self.data >= _data(other)
-
-    def __eq__(self, other: object) -> Any:
-        return self.data == _data(other)
-
-    def __ne__(self, other: object) -> Any:
-        return self.data != _data(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    # --- arithmetic: straight to the primitives (one call less than ops.add & co.) ----
-    def __add__(self, other: Any) -> Any:
-        return ops._add(self, other)
-
-    def __radd__(self, other: Any) -> Any:
-        return ops._add(other, self)
-
-    def __sub__(self, other: Any) -> Any:
-        return ops._sub(self, other)
-
-    def __rsub__(self, other: Any) -> Any:
-        return ops._sub(other, self)
-
-    def __mul__(self, other: Any) -> Any:
-        return ops._mul(self, other)
-
-    def __rmul__(self, other: Any) -> Any:
-        return ops._mul(other, self)
-
-    def __truediv__(self, other: Any) -> Any:
-        return ops._div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return ops._div(other, self)
-
-    def __pow__(self, other: Any) -> Any:
-        return ops._pow(self, other)
-
-    def __rpow__(self, other: Any) -> Any:
-        return ops._pow(other, self)
-
-    def __matmul__(self, other: Any) -> Any:
-        return ops._matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Any:
-        return ops._matmul(other, self)
-
-    def __neg__(self) -> Any:
-        return ops._neg(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Any:
-        return ops.absolute(self)
-
-    def __getitem__(self, index: Any) -> Any:
-        return ops.getitem(self, index)
-
-    # --- methods -------------------------------------------------------------------
-    @property
-    def T(self) -> Any:
-        return ops.transpose(self)
-
-    def transpose(self, *axes: Any) -> Any:
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], tuple | list)):
-            return ops.transpose(self, None if axes[0] is None else tuple(axes[0]))
-        return ops.transpose(self, axes or None)
-
-    def reshape(self, *shape: Any) -> Any:
-        if len(shape) == 1 and isinstance(shape[0], tuple | list):
-            shape = tuple(shape[0])
-        return ops.reshape(self, shape)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return ops.sum(self, axis, keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return ops.mean(self, axis, keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return ops.max(self, axis, keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return ops.min(self, axis, keepdims)
-
-    def argmax(self, axis: int | None = None) -> Any:
-        """Indices of the maxima: plain integers, not differentiable."""
-        return np.argmax(self.data, axis=axis)
-
-    def exp(self) -> Any:
-        return ops.exp(self)
-
-    def log(self) -> Any:
-        return ops.log(self)
-
-    def tanh(self) -> Any:
-        return ops.tanh(self)
-
-    def sigmoid(self) -> Any:
-        return ops.sigmoid(self)
-
-    def relu(self) -> Any:
-        return ops.relu(self)
-
-    def softmax(self, axis: int = -1) -> Any:
-        return ops.softmax(self, axis)
-
-    def log_softmax(self, axis: int = -1) -> Any:
-        return ops.log_softmax(self, axis)
-
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return ops.logsumexp(self, axis, keepdims)
-
-
-from tinygrad_np import ops  # noqa: E402  (ops needs Tensor; Tensor's methods need ops)

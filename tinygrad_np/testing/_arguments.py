@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_np.tensor import Tensor, _data
+from tinygrad_np.tensor import Tensor, stop_gradient
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
 __all__ = ["Arguments", "leaf_name", "least_precise_dtype"]
@@ -117,7 +117,7 @@ def _float_leaf(leaf: Any, name: str, caller: str) -> np.ndarray[Any, Any]:
         )
     if isinstance(leaf, Tensor) and leaf.traced:
         raise TypeError(f"{caller}: {name} is a traced Tensor; pass plain arrays to check")
-    value = np.asarray(_data(leaf))
+    value = np.asarray(stop_gradient(leaf))
     if not np.issubdtype(value.dtype, np.floating):
         raise TypeError(
             f"{caller}: {name} has dtype {value.dtype}, but only floating-point arguments "

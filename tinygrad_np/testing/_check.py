@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_np import ops
-from tinygrad_np.tensor import _data
+from tinygrad_np import reductions
+from tinygrad_np.tensor import stop_gradient
 from tinygrad_np.testing._arguments import Arguments, least_precise_dtype
 from tinygrad_np.testing._numerical import (
     central_differences,
@@ -98,7 +98,7 @@ def _float_outputs(out: Any) -> tuple[list[Array], TreeDef]:
     leaves, treedef = tree_flatten(out)
     values = []
     for path, leaf in zip(tree_paths(out), leaves, strict=True):
-        value = np.asarray(_data(leaf))
+        value = np.asarray(stop_gradient(leaf))
         if not np.issubdtype(value.dtype, np.floating):
             raise TypeError(
                 f"check_grads: f's output{path_str(path) if path else ''} has dtype "
@@ -170,7 +170,7 @@ def _compare(
     """
     worst: tuple[float, int, tuple[int, ...], float, float, float, int] | None = None
     for k, (computed, expected) in enumerate(zip(engine, reference, strict=True)):
-        value = np.asarray(_data(computed))
+        value = np.asarray(stop_gradient(computed))
         if value.shape != expected.shape:
             raise AssertionError(
                 f"check_grads: the engine's {what} for {names[k]} has shape {value.shape}, "
@@ -317,7 +317,7 @@ def _directional_derivative(
         grads = tree_flatten(tuple(gradient_fn(cotangent)))[0]
         total: Any = 0.0
         for g, v in zip(grads, direction, strict=True):
-            total = total + ops.sum(g * v)
+            total = total + reductions.sum(g * v)
         return total
 
     return derivative
@@ -341,7 +341,7 @@ def _check_second_order(
     def engine_gradient64(leaves: list[Array]) -> list[Array]:
         _, gradient_fn = vjp(f, *arguments.rebuild(leaves))
         grads = tree_flatten(tuple(gradient_fn(cotangent64_tree)))[0]
-        return [np.asarray(_data(g), dtype=np.float64) for g in grads]
+        return [np.asarray(stop_gradient(g), dtype=np.float64) for g in grads]
 
     for d in range(num_directions):
         direction = _random_direction(arguments.values, rng)

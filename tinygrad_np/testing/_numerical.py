@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_np.tensor import _data
+from tinygrad_np.tensor import stop_gradient
 from tinygrad_np.testing._arguments import Arguments
 
 __all__ = ["DEFAULT_EPS", "central_differences", "directional_difference", "numerical_grad"]
@@ -107,7 +107,7 @@ def numerical_grad(f: Callable[..., Any], args: Any, eps: float | None = None) -
     arguments = Arguments.from_args(args, "numerical_grad")
 
     def scalar_fn(leaves: list[Array]) -> float:
-        out = np.asarray(_data(arguments.call(f, leaves)))
+        out = np.asarray(stop_gradient(arguments.call(f, leaves)))
         if out.shape != ():
             raise ValueError(
                 f"numerical_grad: f must return a scalar, got an output of shape {out.shape}; "
