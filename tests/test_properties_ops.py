@@ -179,10 +179,13 @@ SMOOTH_UNARY_EXTRA = [
     (tg.square, {"min_value": -4.0, "max_value": 4.0}),
     (tg.log1p, {"min_value": -1.0 + POLE_MARGIN, "max_value": 4.0}),
     (tg.expm1, {"min_value": -4.0, "max_value": 4.0}),
+    # Bounded by 1 with all their derivatives, over more than a period.
+    (tg.sin, {"min_value": -4.0, "max_value": 4.0}),
+    (tg.cos, {"min_value": -4.0, "max_value": 4.0}),
 ]
 
 
-@covers("sqrt", "square", "log1p", "expm1")
+@covers("sqrt", "square", "log1p", "expm1", "sin", "cos")
 @dtypes
 @pytest.mark.parametrize(
     ("op", "bounds"), SMOOTH_UNARY_EXTRA, ids=[_name(op) for op, _ in SMOOTH_UNARY_EXTRA]

@@ -31,6 +31,7 @@ __all__ = [
     "absolute",
     "add",
     "clip",
+    "cos",
     "div",
     "exp",
     "expm1",
@@ -43,6 +44,7 @@ __all__ = [
     "pow",
     "relu",
     "sigmoid",
+    "sin",
     "sqrt",
     "square",
     "sub",
@@ -174,6 +176,15 @@ absolute = Primitive(
     "absolute", np.absolute, lambda ans, x: (lambda g: g * np.sign(stop_gradient(x)),),
     numpy=[np.absolute], methods=["__abs__"],
     doc="Elementwise ``|x|``; its derivative at 0 is taken as 0.",
+)  # fmt: skip
+
+sin: Primitive = Primitive(
+    "sin", np.sin, lambda ans, x: (lambda g: g * cos(x),), numpy=[np.sin],
+    doc="Elementwise sine (radians).",
+)  # fmt: skip
+cos: Primitive = Primitive(
+    "cos", np.cos, lambda ans, x: (lambda g: -g * sin(x),), numpy=[np.cos],
+    doc="Elementwise cosine (radians).",
 )  # fmt: skip
 
 # --- maximum, minimum, clip, where ---------------------------------------------------------
