@@ -327,3 +327,15 @@ def _tensor_array_function(
 
 Tensor.__array_ufunc__ = _tensor_array_ufunc  # type: ignore[attr-defined]
 Tensor.__array_function__ = _tensor_array_function  # type: ignore[attr-defined]
+
+
+# Comparisons are NumPy's, run on the data: plain boolean arrays, which have no gradient.
+for _name, _comparison in {
+    "__lt__": np.less,
+    "__le__": np.less_equal,
+    "__gt__": np.greater,
+    "__ge__": np.greater_equal,
+    "__eq__": np.equal,
+    "__ne__": np.not_equal,
+}.items():
+    setattr(Tensor, _name, lambda self, other, comparison=_comparison: comparison(self, other))

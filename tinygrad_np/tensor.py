@@ -30,15 +30,15 @@ import itertools
 import math
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from tinygrad_np.debug import Watch, watching
+from tinygrad_np.listing import Listing, OpRecord
 
 __all__ = [
     "NUMPY_OPS",
-    "OpRecord",
     "Primitive",
     "Tape",
     "Tensor",
@@ -55,33 +55,17 @@ Op = TypeVar("Op", bound=Callable[..., Any])
 _tape_levels = itertools.count(1)
 
 
-class OpRecord(NamedTuple):
-    """One recorded op, kept only by tapes made with ``log=True`` (see ``tg.trace``).
-
-    ``args`` holds, per positional argument, ``(node or None, shape)``: ``node`` is
-    the tape node of a traced input, ``None`` for a constant.
-    """
-
-    name: str
-    args: tuple[tuple[int | None, tuple[int, ...]], ...]
-    node: int
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
-
-
 class Tape:
     """A Wengert list: ``records[i] = (output node, [(input node, its VJP), ...])``."""
 
-    __slots__ = ("alive", "inputs", "level", "log", "num_nodes", "records", "watch")
+    __slots__ = ("alive", "level", "log", "num_nodes", "records", "watch")
 
     def __init__(self, log: bool = False) -> None:
         self.level = next(_tape_levels)
         self.records: list[tuple[int, list[tuple[int, VJP]]]] = []
         self.num_nodes = 0
         self.alive = True
-        # Filled only for display (tg.trace): input names and every op's signature.
-        self.inputs: list[tuple[str, int, tuple[int, ...], np.dtype[Any]]] = []
-        self.log: list[OpRecord] | None = [] if log else None
+        self.log = Listing() if log else None  # only for display (tg.trace)
         self.watch: Watch | None = watching()  # only inside tg.debug_checks()
 
     def bind(self, value: Any, name: str = "") -> Tensor:
@@ -89,7 +73,7 @@ class Tape:
         tensor = Tensor._bound(value, self, self.num_nodes)
         self.num_nodes += 1
         if self.log is not None:
-            self.inputs.append((name, tensor._node, tensor.shape, tensor.dtype))
+            self.log.input(name, tensor._node, _data(value))
         if self.watch is not None:
             self.watch.node(tensor._node, "input", value)
         return tensor
@@ -98,7 +82,7 @@ class Tape:
     def ops(self) -> list[OpRecord]:
         if self.log is None:
             raise ValueError("this tape was not made with log=True; use tg.trace to get one")
-        return self.log
+        return self.log.ops
 
     def __len__(self) -> int:
         return len(self.records)
@@ -107,15 +91,7 @@ class Tape:
         return iter(self.ops)
 
     def __str__(self) -> str:
-        lines = [f"Tape: {len(self.inputs)} inputs, {len(self.ops)} ops"]
-        for name, node, shape, dtype in self.inputs:
-            lines.append(f"  %{node} = input {name} {shape} {dtype}")
-        for op in self.ops:
-            args = ", ".join(
-                ("const" if node is None else f"%{node}") + f" {shape}" for node, shape in op.args
-            )
-            lines.append(f"  %{op.node} = {op.name}({args}) -> {op.shape} {op.dtype}")
-        return "\n".join(lines)
+        return str(self.log) if self.log is not None else f"Tape: {len(self)} ops (not logged)"
 
     __repr__ = __str__
 
@@ -258,25 +234,6 @@ class Tensor:
         # could carry a gradient.
         return bool(self.data)
 
-    # Comparisons give plain boolean arrays: they have no gradient.
-    def __lt__(self, other: Any) -> Any:
-        return self.data < _data(other)
-
-    def __le__(self, other: Any) -> Any:
-        return self.data <= _data(other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self.data > _data(other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self.data >= _data(other)
-
-    def __eq__(self, other: object) -> Any:
-        return self.data == _data(other)
-
-    def __ne__(self, other: object) -> Any:
-        return self.data != _data(other)
-
     __hash__ = None  # type: ignore[assignment]
 
     def __pos__(self) -> Tensor:
@@ -318,16 +275,14 @@ def _positional_range(impl: Callable[..., Any]) -> tuple[int, int | float]:
     """How many positional (differentiable) arguments ``impl`` takes: (least, most)."""
     if isinstance(impl, np.ufunc):
         return impl.nin, impl.nin
-    try:
-        parameters = inspect.signature(impl).parameters.values()
-    except (TypeError, ValueError):
-        return 0, math.inf
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    positional = [p for p in parameters if p.kind in kinds]
+    parameters = inspect.signature(impl).parameters.values()
+    positional = [p for p in parameters if p.kind in _POSITIONAL]
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
         return len(positional), math.inf
-    least = sum(p.default is inspect.Parameter.empty for p in positional)
-    return least, len(positional)
+    return sum(p.default is inspect.Parameter.empty for p in positional), len(positional)
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 class Primitive:
@@ -452,16 +407,11 @@ class Primitive:
         if tape.watch is not None:
             tape.watch.op(self.name, node, vals, kwargs, ans)
         if tape.log is not None:
-            tape.log.append(self._record(args, node, ans, tape))
+            inputs = [
+                (args[i]._node if i in traced else None, _data(a)) for i, a in enumerate(vals)
+            ]
+            tape.log.op(self.name, inputs, node, _data(ans))
         return Tensor._bound(ans, tape, node)
-
-    def _record(self, args: Sequence[Any], node: int, ans: Any, tape: Tape) -> OpRecord:
-        """This call as ``tg.trace`` shows it."""
-        inputs = tuple(
-            (a._node if isinstance(a, Tensor) and a._tape is tape else None, np.shape(_data(a)))
-            for a in args
-        )
-        return OpRecord(self.name, inputs, node, np.shape(_data(ans)), np.result_type(_data(ans)))
 
 
 def identity_vjp(g: Any) -> Any:
