@@ -6,11 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinygrad_np.tensor import NUMPY_OPS
+
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def fenced_blocks(language):
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def block_containing(text):
+    (block,) = [b for b in fenced_blocks("python") if text in b]
+    return block
 
 
 def test_the_first_example_trains_one_step():
@@ -39,7 +46,7 @@ def test_ci_runs_the_readme_test_command():
 
 def test_the_gradient_checking_example_runs_its_property_tests():
     namespace = {}
-    exec(compile(fenced_blocks("python")[1], "README.md", "exec"), namespace)
+    exec(compile(block_containing("def test_swish"), "README.md", "exec"), namespace)
     tests = [v for k, v in namespace.items() if k.startswith("test_")]
     assert len(tests) == 2
     for test in tests:
@@ -52,7 +59,7 @@ def test_the_unchanged_numpy_example_gives_the_engine_gradient():
     params, X, y, tg = namespace["params"], namespace["X"], namespace["y"], namespace["tg"]
     expected = tg.grad(namespace["loss"])(params, X, y)
     namespace["Y"] = np.eye(10)[y]
-    exec(compile(fenced_blocks("python")[2], "README.md", "exec"), namespace)
+    exec(compile(block_containing("np.clip(A2"), "README.md", "exec"), namespace)
     for name, grad in namespace["grads"].items():
         # The same mathematics evaluated in another order: float64 rounding only.
         assert np.max(np.abs(grad - expected[name])) <= 1e-10 * np.max(np.abs(expected[name]))
@@ -61,7 +68,18 @@ def test_the_unchanged_numpy_example_gives_the_engine_gradient():
 def test_the_debug_checks_example_raises_naming_the_op():
     namespace = {}
     exec(compile(fenced_blocks("python")[0], "README.md", "exec"), namespace)
-    block = fenced_blocks("python")[3]
-    assert "debug_checks" in block
+    block = block_containing("with tg.debug_checks():")
     with pytest.raises(RuntimeError, match=r"mul \(node %1\): its argument 1 was modified"):
         exec(compile(block, "README.md", "exec"), namespace)
+
+
+def test_the_extension_example_differentiates_numpy_code_through_the_new_op():
+    namespace = {}
+    *body, last = block_containing("from tinygrad_np.extend import").strip().splitlines()
+    assert "# array([0.6])" in last
+    try:
+        exec(compile("\n".join(body), "README.md", "exec"), namespace)
+        result = eval(last.split("  #")[0], namespace)
+    finally:
+        NUMPY_OPS.pop(np.hypot, None)  # the example registered np.hypot: undo it
+    np.testing.assert_allclose(result, [0.6], rtol=1e-15)
