@@ -74,10 +74,9 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
     """The structure of container ``tree``; its leaves are appended to ``leaves``."""
     children = []
     for child in tree.values() if isinstance(tree, dict) else tree:
-        # _is_node(child), inlined: most children are arrays, which fail the first test
-        if isinstance(child, dict | list | tuple) and not _is_namedtuple(child):
+        if _is_node(child):
             children.append(_flatten(child, leaves))
-        else:  # leaves handled in the loop: most trees are a flat dict of arrays
+        else:
             leaves.append(child)
             children.append(LEAF)
     kind = "dict" if isinstance(tree, dict) else "list" if isinstance(tree, list) else "tuple"
@@ -88,7 +87,7 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """Leaves in a fixed order (dicts in insertion order) and the structure."""
     leaves: list[Any] = []
-    if isinstance(tree, dict) or _is_node(tree):  # a dict, the common case, tested inline
+    if _is_node(tree):
         return leaves, _flatten(tree, leaves)
     return [tree], LEAF
 
@@ -104,12 +103,6 @@ def tree_leaves(tree: Any) -> list[Any]:
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """Inverse of ``tree_flatten``."""
-    kind, keys, children = treedef
-    if len(children) == len(leaves) and children.count(LEAF) == len(children):
-        # One level of leaves: a flat dict of parameters, its gradients... (the common case)
-        if kind == "dict":
-            return dict(zip(keys, leaves, strict=True))
-        return list(leaves) if kind == "list" else tuple(leaves)
     it = iter(leaves)
 
     def build(td: TreeDef) -> Any:
