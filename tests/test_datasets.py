@@ -146,17 +146,22 @@ def test_read_idx_rejects_truncated_and_corrupted_gzip(tmp_path: Path) -> None:
         assert str(path) in str(info.value)
 
 
+def dataset_error_and_peak_memory(read):
+    """The DatasetError ``read()`` raises, and the most memory Python held meanwhile."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as info:
+            read()
+        return info, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_read_idx_stops_a_gzip_bomb_at_the_declared_size(tmp_path: Path) -> None:
     path = tmp_path / "bomb.gz"
     path.write_bytes(gzip.compress(idx_bytes(np.zeros(10, np.uint8)) + bytes(50_000_000), 9))
     assert path.stat().st_size < 100_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(DatasetError) as info:
-            read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = dataset_error_and_peak_memory(lambda: read_idx(path))
     message = str(info.value)
     assert str(path) in message
     assert "shape (10,) of uint8 = 10 payload bytes, but at least" in message
@@ -169,13 +174,7 @@ def test_read_idx_refuses_a_declared_size_over_the_limit_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write(tmp_path / "big.gz", idx_bytes(np.zeros(3, np.uint8), shape=(2**31 + 1,)), True)
-    tracemalloc.start()
-    try:
-        with pytest.raises(DatasetError) as info:
-            read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = dataset_error_and_peak_memory(lambda: read_idx(path))
     assert str(info.value) == (
         f"{path}: header says shape (2147483649,) of uint8 = 2147483649 payload bytes, "
         "more than the limit of 2147483648 (datasets.MAX_IDX_BYTES)"

@@ -166,7 +166,7 @@ def check_like(value: Any, reference: Any, what: str, of: str, transform: str) -
 
 def _memory_owner(array: np.ndarray[Any, Any]) -> Any:
     """The object holding ``array``'s memory: its last ``base``, or itself."""
-    while array.base is not None:
+    while array.base is not None:  # (most arrays own theirs: the loop is not entered)
         if not isinstance(array.base, np.ndarray):
             return array.base
         array = array.base

@@ -187,7 +187,7 @@ def value_and_grad(
         tape, out, pullback = _linearize(f, args, kwargs, call_nums, "grad")
         loss, aux, value = check_scalar_output(out, has_aux, "grad")
         traced_loss = isinstance(loss, Tensor) and loss._tape is tape
-        seeds = {loss._node: np.ones((), value.dtype)} if traced_loss else {}
+        seeds = {loss._node: np.array(1, value.dtype)} if traced_loss else {}
         grads = pullback(seeds, [a for a in args if isinstance(a, np.ndarray)], True)
         result = grads[0] if single else tuple(grads)
         value = _lower(loss, tape)
