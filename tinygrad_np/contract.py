@@ -148,7 +148,13 @@ def check_like(value: Any, reference: Any, what: str, of: str, transform: str) -
             continue
         if not isinstance(leaf, Tensor | np.ndarray | np.generic | int | float | complex):
             raise TypeError(f"{transform}: {where} is a {type(leaf).__name__}, not an array")
-        have, want = np.asarray(stop_gradient(leaf)), np.asarray(stop_gradient(ref))
+        try:  # Tensor() refuses masked arrays, whose masked-out values would be used
+            have = np.asarray(
+                stop_gradient(leaf) if isinstance(leaf, Tensor) else Tensor(leaf).data
+            )
+        except TypeError as error:
+            raise TypeError(f"{transform}: {where}: {error}") from None
+        want = np.asarray(stop_gradient(ref))
         if have.dtype.kind == "c":
             raise TypeError(f"{transform}: {where} is complex; complex numbers are not supported")
         if have.shape != want.shape:
@@ -181,6 +187,7 @@ def own_memory(grads: list[Any], callers: list[Any]) -> None:
     one array, ``W + V.T`` a view of it), an input, or a cotangent the caller passed.
     Read-only arrays (broadcast views) are copied too, so every gradient is writable.
     """
+    callers = [stop_gradient(a) for a in callers]  # a constant Tensor's array is the caller's
     taken = {id(_memory_owner(a)) for a in callers if isinstance(a, np.ndarray)}
     for i, grad in enumerate(grads):
         if isinstance(grad, np.ndarray):

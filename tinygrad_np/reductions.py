@@ -2,8 +2,9 @@
 
 A reduction's cotangent has the reduced shape; its VJP spreads it back over the
 reduced axes (``_spread``). ``max``/``min`` give it to the extremal elements, ties
-sharing it equally. float16 sums that could pass 65504 are carried out in float32,
-as ``np.mean`` itself does, and rounded back.
+sharing it equally. float16 sums are carried out in float32, as ``np.mean`` itself
+does, and rounded back: NumPy's float16 sum along a strided axis accumulates in
+float16 (10**4 halves sum to 1024.0) and overflows past 65504.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def per_count(g: Any, count: int) -> Any:
 
 def _sum(x: Any, *, axis: Axis = None, keepdims: bool = False) -> Any:
     """Sum over ``axis`` (all axes when ``None``)."""
+    if np.result_type(x) == np.float16:  # NumPy sums a strided float16 axis in float16
+        return np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(np.float16)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 

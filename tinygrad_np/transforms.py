@@ -56,6 +56,8 @@ def _gradient(cotangent: Any, leaf: Any, where: Callable[[], str]) -> Any:
     """A leaf's gradient with the leaf's shape and dtype (zeros if nothing reached it)."""
     value = stop_gradient(leaf)
     shape, dtype = np.shape(value), np.result_type(value)
+    if isinstance(cotangent, Tensor) and not cotangent.traced:
+        cotangent = cotangent.data  # a constant: the caller gets an array
     if cotangent is None:
         cotangent = np.zeros(shape, dtype)
     elif not isinstance(cotangent, Tensor):
@@ -159,7 +161,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
         seeds: dict[int, Any] = {}
         for leaf, ct in zip(out_leaves, ct_leaves, strict=True):
             if isinstance(leaf, Tensor) and leaf._tape is tape:
-                ct = ct if isinstance(ct, Tensor) else np.asarray(ct)
+                ct = ct if isinstance(ct, Tensor) and ct.traced else np.asarray(stop_gradient(ct))
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
         return tuple(pullback(seeds, callers + ct_leaves, False))
@@ -191,6 +193,8 @@ def value_and_grad(
         grads = pullback(seeds, [a for a in args if isinstance(a, np.ndarray)], True)
         result = grads[0] if single else tuple(grads)
         value = _lower(loss, tape)
+        if type(value) is np.ndarray:  # f may return (a view of) an input: not the caller's own
+            value = value.copy()
         if has_aux:
             leaves, treedef = tree_flatten(aux)
             return (value, tree_unflatten(treedef, [_lower(x, tape) for x in leaves])), result
