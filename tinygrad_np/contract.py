@@ -187,11 +187,13 @@ def own_memory(grads: list[Any], callers: list[Any]) -> None:
     one array, ``W + V.T`` a view of it), an input, or a cotangent the caller passed.
     Read-only arrays (broadcast views) are copied too, so every gradient is writable.
     """
-    callers = [stop_gradient(a) for a in callers]  # a constant Tensor's array is the caller's
-    taken = {id(_memory_owner(a)) for a in callers if isinstance(a, np.ndarray)}
+    # (Arrays that own their memory, the common case, are taken as they are: no call.)
+    taken = {
+        id(a if a.base is None else _memory_owner(a)) for a in callers if isinstance(a, np.ndarray)
+    }
     for i, grad in enumerate(grads):
         if isinstance(grad, np.ndarray):
-            owner = id(_memory_owner(grad))
+            owner = id(grad if grad.base is None else _memory_owner(grad))
             if owner in taken or not grad.flags.writeable:
                 grads[i] = grad = grad.copy()
                 owner = id(grad)

@@ -80,7 +80,7 @@ def broadcast_vjp(operand: Any, shape: tuple[int, ...]) -> Callable[[Any], Any]:
 
     Worked out when the op is recorded, as its cotangents will all have ``shape``.
     """
-    operand_shape = shape_of(operand)
+    operand_shape = operand.shape if type(operand) is np.ndarray else shape_of(operand)
     return identity_vjp if operand_shape == shape else _summing_to(operand_shape, shape)
 
 

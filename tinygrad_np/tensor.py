@@ -70,7 +70,8 @@ class Tape:
 
     def bind(self, value: Any, name: str = "") -> Tensor:
         """A new input node of this tape holding ``value``."""
-        tensor = Tensor._bound(value, self, self.num_nodes)
+        tensor = object.__new__(Tensor)  # a traced Tensor: no __init__, no conversion
+        tensor._value, tensor._tape, tensor._node = value, self, self.num_nodes
         self.num_nodes += 1
         if self.log is not None:
             self.log.input(name, tensor._node, _data(value))
@@ -96,15 +97,14 @@ class Tape:
     __repr__ = __str__
 
 
-def _data(x: Any) -> Any:
+def stop_gradient(x: Any) -> Any:
+    """The value of ``x`` as a constant: no gradient flows through it, at any level."""
     while isinstance(x, Tensor):
         x = x._value
     return x
 
 
-def stop_gradient(x: Any) -> Any:
-    """The value of ``x`` as a constant: no gradient flows through it, at any level."""
-    return _data(x)
+_data = stop_gradient  # what the engine calls it: the plain value inside any Tensor
 
 
 def _plain(op: str, x: Any) -> Any:
@@ -151,12 +151,6 @@ class Tensor:
         self._value = np.asarray(_plain("Tensor", data))
         self._tape: Tape | None = None
         self._node = -1
-
-    @classmethod
-    def _bound(cls, value: Any, tape: Tape, node: int) -> Tensor:
-        t = object.__new__(cls)
-        t._value, t._tape, t._node = value, tape, node
-        return t
 
     @property
     def data(self) -> Any:
@@ -411,7 +405,9 @@ class Primitive:
                 (args[i]._node if i in traced else None, _data(a)) for i, a in enumerate(vals)
             ]
             tape.log.op(self.name, inputs, node, _data(ans))
-        return Tensor._bound(ans, tape, node)
+        out = object.__new__(Tensor)  # as in Tape.bind
+        out._value, out._tape, out._node = ans, tape, node
+        return out
 
 
 def identity_vjp(g: Any) -> Any:

@@ -164,7 +164,8 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
                 ct = ct if isinstance(ct, Tensor) and ct.traced else np.asarray(stop_gradient(ct))
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
-        return tuple(pullback(seeds, callers + ct_leaves, False))
+        # (A constant Tensor cotangent holds the caller's array too.)
+        return tuple(pullback(seeds, callers + [stop_gradient(c) for c in ct_leaves], False))
 
     return _copy_arrays(tree_unflatten(out_def, lowered)), vjp_fn
 
@@ -185,7 +186,10 @@ def value_and_grad(
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        call_nums = normalize_argnums(nums, len(args), "grad")
+        if single and 0 <= nums[0] < len(args):  # a valid int: nothing to normalize
+            call_nums = nums
+        else:
+            call_nums = normalize_argnums(nums, len(args), "grad")
         tape, out, pullback = _linearize(f, args, kwargs, call_nums, "grad")
         loss, aux, value = check_scalar_output(out, has_aux, "grad")
         traced_loss = isinstance(loss, Tensor) and loss._tape is tape
