@@ -45,7 +45,7 @@ def _bind(tape: Tape, arg: Any, argnum: int, transform: str) -> tuple[Any, list[
     leaves, treedef = tree_flatten(arg)
     tensors = []
     for i, leaf in enumerate(leaves):
-        if not (type(leaf) is np.ndarray and leaf.dtype.kind == "f"):  # (paths cost: only here)
+        if not (type(leaf) is np.ndarray and leaf.dtype.kind == "f"):  # paths only when needed
             leaf = float_value(leaf, _where(argnum, arg, i), transform)
         name = _where(argnum, arg, i).replace("argument ", "arg") if tape.log is not None else ""
         tensors.append(tape.bind(leaf, name))
