@@ -81,8 +81,15 @@ def test_a_user_op_refuses_static_arguments_given_positionally():
 
     scale = Primitive("scale", _scale, lambda ans, x, *, factor: (lambda g: g * factor,))
     assert tg.grad(lambda x: scale(x, factor=3.0))(2.0) == 3.0
-    with pytest.raises(TypeError, match="keyword-only"):
+    with pytest.raises(TypeError, match="at most 1 positional .* keyword-only"):
         tg.grad(lambda x: scale(x, 3.0))(2.0)
+
+
+def test_a_static_the_forward_could_take_positionally_may_be_given_by_keyword():
+    scale = Primitive(
+        "scale", lambda x, factor: x * factor, lambda ans, x, *, factor: (lambda g: g * factor,)
+    )
+    assert tg.grad(lambda x: scale(x, factor=3.0))(2.0) == 3.0
 
 
 def test_implements_declares_a_composite_for_numpy_and_tensor_methods():

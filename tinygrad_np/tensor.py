@@ -29,6 +29,7 @@ import inspect
 import itertools
 import math
 import operator
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -267,15 +268,14 @@ def implements(
     return register
 
 
-def _positional_range(impl: Callable[..., Any]) -> tuple[int, int | float]:
-    """How many positional (differentiable) arguments ``impl`` takes: (least, most)."""
+def _most_positional(impl: Callable[..., Any]) -> int:
+    """How many positional (differentiable) arguments ``impl`` takes at most."""
     if isinstance(impl, np.ufunc):
-        return impl.nin, impl.nin
+        return impl.nin  # (a further one would be NumPy's out=)
     parameters = inspect.signature(impl).parameters.values()
-    positional = [p for p in parameters if p.kind in _POSITIONAL]
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
-        return len(positional), math.inf
-    return sum(p.default is inspect.Parameter.empty for p in positional), len(positional)
+        return sys.maxsize
+    return sum(p.kind in _POSITIONAL for p in parameters)
 
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -319,7 +319,7 @@ class Primitive:
         self.name, self.impl, self.vjp, self.saves = name, impl, vjp, saves
         self.__name__ = self.__qualname__ = name  # it is the public function
         self.__doc__ = doc or impl.__doc__
-        self.positional = _positional_range(impl)
+        self.most_positional = _most_positional(impl)
         implements(*numpy, methods=methods, reflected=reflected, properties=properties)(self)
 
     def __repr__(self) -> str:
@@ -333,12 +333,11 @@ class Primitive:
             return None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        least, most = self.positional
-        if not least <= len(args) <= most:
+        if len(args) > self.most_positional:
             raise TypeError(
-                f"{self.name}: takes {least if least == most else f'{least} to {most}'} "
-                f"positional (differentiable) arguments, got {len(args)}; static arguments "
-                f"are keyword-only: {self.name}{self.__signature__ or '(...)'}"
+                f"{self.name}: takes at most {self.most_positional} positional (differentiable) "
+                f"arguments, got {len(args)}; static arguments are keyword-only: "
+                f"{self.name}{self.__signature__ or '(...)'}"
             )
         tape: Tape | None = None
         has_tensor = False
