@@ -228,3 +228,13 @@ def test_every_shipped_op_passes_the_debug_checks_on_a_model():
             plain = tg.grad(loss)(p)
             tg.hvp(loss, p, p)
     np.testing.assert_array_equal(plain["W2"], tg.grad(loss)(params32)["W2"])
+
+
+def test_custom_vjp_backward_must_return_cotangents_of_the_arguments_shapes():
+    @custom_vjp
+    def f(x):
+        return x * 2
+
+    f.defvjp(lambda x: (x * 2, None), lambda residuals, g: (tg.sum(g),))
+    with pytest.raises(ValueError, match=r"shape \(\) for argument 0 of shape \(3,\)"):
+        tg.grad(lambda x: tg.sum(f(x * 3)))(np.ones(3))

@@ -144,6 +144,11 @@ class custom_vjp:
                 grad = last[1][i]
                 if grad is None:  # no gradient for this argument
                     return np.zeros(shape_of(args[i]), np.result_type(stop_gradient(args[i])))
+                if shape_of(grad) != shape_of(args[i]):  # broadcasting it would be silent
+                    raise ValueError(
+                        f"{name}: f_bwd returned a cotangent of shape {shape_of(grad)} for "
+                        f"argument {i} of shape {shape_of(args[i])}"
+                    )
                 return grad
 
             return [functools.partial(cotangent, i) for i in range(len(args))]
