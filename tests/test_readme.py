@@ -4,9 +4,10 @@ import re
 from pathlib import Path
 
 import numpy as np
+import numpy_table
 import pytest
 
-from tinygrad_np.tensor import NUMPY_OPS
+from tinygrad_np.tensor import NUMPY_OPS, Primitive
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -76,10 +77,33 @@ def test_the_debug_checks_example_raises_naming_the_op():
 def test_the_extension_example_differentiates_numpy_code_through_the_new_op():
     namespace = {}
     *body, last = block_containing("from tinygrad_np.extend import").strip().splitlines()
-    assert "# array([0.6])" in last
+    assert "# array([0.08333333])" in last
+    assert np.cbrt not in NUMPY_OPS  # the example must declare an op the library lacks
     try:
         exec(compile("\n".join(body), "README.md", "exec"), namespace)
         result = eval(last.split("  #")[0], namespace)
     finally:
-        NUMPY_OPS.pop(np.hypot, None)  # the example registered np.hypot: undo it
-    np.testing.assert_allclose(result, [0.6], rtol=1e-15)
+        NUMPY_OPS.pop(np.cbrt, None)  # the example registered np.cbrt: undo it
+    np.testing.assert_allclose(result, [1 / 12], rtol=1e-15)
+
+
+def test_the_table_of_numpy_functions_is_the_registry():
+    assert numpy_table.readme_table(README) == numpy_table.render(), (
+        "README.md's table of supported NumPy functions differs from the op registry; "
+        f"rewrite it with `{numpy_table.WRITE_COMMAND}`"
+    )
+
+
+def test_the_table_follows_the_registry_and_the_writer_rewrites_it(tmp_path):
+    before = numpy_table.render()
+    assert "`cbrt`" not in before
+    Primitive("cbrt", np.cbrt, lambda ans, x: (lambda g: g / (3 * ans * ans),), numpy=[np.cbrt])
+    try:
+        after = numpy_table.render()
+        stale = tmp_path / "README.md"
+        stale.write_text(f"# title\n\n{before}\n\ntext after\n")
+        numpy_table.write(stale)
+    finally:
+        NUMPY_OPS.pop(np.cbrt, None)
+    assert "`cbrt`" in after
+    assert stale.read_text() == f"# title\n\n{after}\n\ntext after\n"
