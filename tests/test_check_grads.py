@@ -266,6 +266,25 @@ def test_a_vjp_that_is_right_but_not_differentiable_is_caught_at_second_order(rn
     )
 
 
+def test_forward_mode_catches_a_vjp_that_is_right_only_for_constant_cotangents(rng):
+    # Reverse mode seeds VJPs with constant cotangents, so a VJP that freezes its
+    # cotangent passes every reverse-mode check, to second order. Forward mode runs the
+    # VJPs on traced cotangents (it transposes them), where the frozen g is a zero rule.
+    frozen_sin = Primitive(
+        "sin", np.sin, lambda ans, x: (lambda g: tg.stop_gradient(g) * tg.cos(x),)
+    )
+    x = rng.uniform(-1, 1, (2, 3))
+    check_grads(frozen_sin, (x,), order=2, modes="rev")
+    assert_check_fails(frozen_sin, (x,), "Jacobian-vector product", modes="fwd")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_forward_mode_catches_a_vjp_off_by_a_small_factor(rng, sandbox, dtype):
+    scaled = corrupted("tanh", lambda g, i: g * 1.001)
+    x = rng.uniform(-1, 1, (3, 2)).astype(dtype)
+    assert_check_fails(scaled, (x,), "Jacobian-vector product", modes="fwd")
+
+
 def test_a_wrong_second_derivative_is_caught(rng, sandbox):
     # g * sqrt(ans) * sqrt(ans) is exp's VJP, g * ans, but with one factor frozen only half
     # of it is differentiated: first derivatives are right, second derivatives halved.
@@ -274,8 +293,11 @@ def test_a_wrong_second_derivative_is_caught(rng, sandbox):
 
     half_frozen = Primitive("exp", real_primitive("exp").impl, half_frozen_exp_vjp)
     x = rng.uniform(-1, 1, (4,))
-    check_grads(lambda x: tg.sum(half_frozen(x)), (x,), order=1)
+    check_grads(lambda x: tg.sum(half_frozen(x)), (x,), order=1, modes=("fwd", "rev"))
     assert_check_fails(lambda x: tg.sum(half_frozen(x)), (x,), "Hessian-vector", order=2)
+    assert_check_fails(
+        lambda x: tg.sum(half_frozen(x)), (x,), "forward over reverse", order=2, modes="fwd"
+    )
 
 
 def test_the_real_op_table_still_passes_after_the_sandboxes(rng):
@@ -291,13 +313,14 @@ def test_the_real_op_table_still_passes_after_the_sandboxes(rng):
 # --- misuse is a clear error, not an assertion ---------------------------------------------
 
 
-def test_modes_other_than_reverse_are_rejected():
+def test_modes_are_fwd_and_rev():
     x = np.ones(2)
-    with pytest.raises(ValueError, match=r"'fwd' is not supported.*reverse mode only"):
-        check_grads(tg.exp, (x,), modes=("fwd", "rev"))
+    with pytest.raises(ValueError, match=r"'jvp' is not supported.*\('fwd', 'rev'\)"):
+        check_grads(tg.exp, (x,), modes=("jvp", "rev"))
     with pytest.raises(ValueError, match="modes is empty"):
         check_grads(tg.exp, (x,), modes=())
-    check_grads(tg.exp, (x,), modes="rev")
+    for modes in ("rev", "fwd", ("fwd", "rev")):
+        check_grads(tg.exp, (x,), modes=modes, order=2)
 
 
 @pytest.mark.parametrize("order", [0, 3, True, 1.0])

@@ -26,11 +26,12 @@ from tinygrad_np import numpy_dispatch as numpy_dispatch  # installs NumPy's pro
 from tinygrad_np.debug import debug_checks
 from tinygrad_np.elementwise import *  # noqa: F403
 from tinygrad_np.extend import custom_vjp
+from tinygrad_np.jacobians import hessian, jacfwd, jacobian, jacrev
 from tinygrad_np.linalg import *  # noqa: F403
 from tinygrad_np.reductions import *  # noqa: F403
 from tinygrad_np.shape import *  # noqa: F403
 from tinygrad_np.tensor import Tape, Tensor, stop_gradient
-from tinygrad_np.transforms import grad, hvp, trace, value_and_grad, vjp
+from tinygrad_np.transforms import grad, hvp, jvp, linearize, trace, value_and_grad, vjp
 from tinygrad_np.tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __version__ = "0.1.0"
@@ -43,7 +44,13 @@ __all__ = [
     "debug_checks",
     "extend",
     "grad",
+    "hessian",
     "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "linearize",
     "nn",
     "optim",
     "stop_gradient",

@@ -100,6 +100,15 @@ def _summing_to(shape: tuple[int, ...], ans_shape: tuple[int, ...]) -> Callable[
     ).reshape(shape)
 
 
+def _transposing(g: Any) -> bool:
+    """Whether ``g`` is traced, at any level, by the transposition that forward mode runs."""
+    while isinstance(g, Tensor):
+        if g._tape is not None and g._tape.transposing:
+            return True
+        g = g._value
+    return False
+
+
 class custom_vjp:
     """A function whose gradient is given, not derived: for straight-through estimators,
     gradient clipping and other deliberate departures from the chain rule.
@@ -133,6 +142,13 @@ class custom_vjp:
             last: list[Any] = [None, None]  # (g, f_bwd(residuals, g)): one call per cotangent
 
             def cotangent(i: int, g: Any) -> Any:
+                if _transposing(g):
+                    raise TypeError(
+                        f"{name}: forward mode (jvp, linearize, jacfwd, hessian) cannot "
+                        "differentiate through a custom_vjp function: its f_bwd need not be "
+                        "linear in the cotangent, which transposing it requires; use reverse "
+                        "mode (grad, vjp, jacrev, hvp)"
+                    )
                 if last[0] is not g:
                     grads = tuple(f_bwd(residuals, g))
                     if len(grads) != len(args):

@@ -59,10 +59,13 @@ _tape_levels = itertools.count(1)
 class Tape:
     """A Wengert list: ``records[i] = (output node, [(input node, its VJP), ...])``."""
 
-    __slots__ = ("alive", "level", "log", "num_nodes", "records", "watch")
+    __slots__ = ("alive", "level", "log", "num_nodes", "records", "transposing", "watch")
 
-    def __init__(self, log: bool = False) -> None:
+    def __init__(self, log: bool = False, transposing: bool = False) -> None:
         self.level = next(_tape_levels)
+        # Set for the tape of a transposed pullback (forward mode): its inputs are
+        # cotangents, and every VJP run on them must be linear.
+        self.transposing = transposing
         self.records: list[tuple[int, list[tuple[int, VJP]]]] = []
         self.num_nodes = 0
         self.alive = True

@@ -28,7 +28,7 @@ from tinygrad_np.contract import (
 from tinygrad_np.tensor import Tape, Tensor, backward, stop_gradient
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
-__all__ = ["grad", "hvp", "trace", "value_and_grad", "vjp"]
+__all__ = ["grad", "hvp", "jvp", "linearize", "trace", "value_and_grad", "vjp"]
 
 ArgNums = int | tuple[int, ...] | list[int]
 Pullback = Callable[[dict[int, Any], list[Any], bool], list[Any]]
@@ -135,8 +135,34 @@ def _copy_arrays(tree: Any) -> Any:
     return tree_unflatten(treedef, [x.copy() if isinstance(x, np.ndarray) else x for x in leaves])
 
 
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
-    """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)``.
+def _output_leaves(out: Any, tape: Tape, transform: str) -> tuple[list[Any], TreeDef, list[Any]]:
+    """``out``'s leaves, its structure, and the leaves as seen outside ``tape``."""
+    out_leaves, out_def = tree_flatten(out)
+    lowered = [_lower(x, tape) for x in out_leaves]
+    for path, x in zip(tree_paths(out), lowered, strict=True):
+        if not (x is None or isinstance(x, Tensor | np.ndarray | np.generic | int | float)):
+            raise TypeError(
+                f"{transform}: f's output{path_str(path) if path else ''} is a "
+                f"{type(x).__name__}, not an array"
+            )
+    return out_leaves, out_def, lowered
+
+
+def _split_aux(out: Any, has_aux: bool, tape: Tape, transform: str) -> tuple[Any, Any]:
+    """``(out, aux)`` from ``f``'s result; ``aux`` as seen outside ``tape`` (no gradient)."""
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(
+            f"{transform}: has_aux=True: f must return a pair (out, aux), got {type(out).__name__}"
+        )
+    leaves, treedef = tree_flatten(out[1])
+    return out[0], tree_unflatten(treedef, [_lower(x, tape) for x in leaves])
+
+
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
+    """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)`` (``(out, vjp_fn, aux)`` with
+    ``has_aux``, when ``f`` returns ``(out, aux)``).
 
     ``vjp_fn(cotangent)``, with ``cotangent`` shaped like ``out`` (same structure,
     shapes and dtype kinds, no broadcasting), returns the tuple of gradients of
@@ -146,14 +172,8 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
     """
     nums = tuple(range(len(primals)))
     tape, out, pullback = _linearize(f, _copy_arrays(primals), {}, nums, "vjp")
-    out_leaves, out_def = tree_flatten(out)
-    lowered = [_lower(x, tape) for x in out_leaves]
-    for path, x in zip(tree_paths(out), lowered, strict=True):
-        if not (x is None or isinstance(x, Tensor | np.ndarray | np.generic | int | float)):
-            raise TypeError(
-                f"vjp: f's output{path_str(path) if path else ''} is a {type(x).__name__}, "
-                "not an array"
-            )
+    out, aux = _split_aux(out, has_aux, tape, "vjp")
+    out_leaves, out_def, lowered = _output_leaves(out, tape, "vjp")
     callers = [x for x in tree_flatten(primals)[0] if isinstance(x, np.ndarray)]
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
@@ -167,7 +187,111 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
         # (A constant Tensor cotangent holds the caller's array too.)
         return tuple(pullback(seeds, callers + [stop_gradient(c) for c in ct_leaves], False))
 
-    return _copy_arrays(tree_unflatten(out_def, lowered)), vjp_fn
+    value = _copy_arrays(tree_unflatten(out_def, lowered))
+    return (value, vjp_fn, aux) if has_aux else (value, vjp_fn)
+
+
+def linearize(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
+    """Evaluate ``f(*primals)`` and return ``(out, jvp_fn)`` (``(out, jvp_fn, aux)`` with
+    ``has_aux``): ``jvp_fn(*tangents)`` is the Jacobian of ``f`` at ``primals`` times the
+    tangents, callable any number of times. Each tangent must have its primal's
+    structure, shape and dtype kind; the result has ``out``'s structure and dtypes.
+
+    Forward mode by transposition. The pullback ``c -> J^T c`` is linear in ``c``, and
+    every VJP is written with ops, so running it once on a traced (zero) cotangent
+    records ``J^T`` as a tape of linear ops; sweeping that tape backwards from a tangent
+    ``u`` computes ``(J^T)^T u = J u``. No op needs a tangent rule of its own. The cost:
+    one forward pass and one backward pass recorded once, then one backward sweep per
+    ``jvp_fn`` call. (A ``custom_vjp`` function is refused: its ``f_bwd`` need not be
+    linear, as JAX refuses forward mode through one.)
+    """
+    nums = tuple(range(len(primals)))
+    primals = _copy_arrays(primals)  # jvp_fn may run after the caller changed them
+    tape, out, pullback = _linearize(f, primals, {}, nums, "linearize")
+    out, aux = _split_aux(out, has_aux, tape, "linearize")
+    out_leaves, out_def, lowered = _output_leaves(out, tape, "linearize")
+    transposed = Tape(transposing=True)
+    seeds: dict[int, Any] = {}
+    cotangent_nodes: list[int | None] = []  # per output leaf: its cotangent's node on transposed
+    for leaf in out_leaves:
+        if isinstance(leaf, Tensor) and leaf._tape is tape:
+            value = stop_gradient(leaf)
+            cotangent = transposed.bind(np.zeros(np.shape(value), np.result_type(value)))
+            previous = seeds.get(leaf._node)
+            seeds[leaf._node] = cotangent if previous is None else previous + cotangent
+            cotangent_nodes.append(cotangent._node)
+        else:
+            cotangent_nodes.append(None)
+    try:
+        # The values recorded here are all products with a zero cotangent, thrown away:
+        # only the ops matter, so 0 * inf and the like must not warn.
+        with np.errstate(all="ignore"):
+            transpose = tree_flatten(tuple(pullback(seeds, [], True)))[0]
+    finally:
+        transposed.alive = False
+    primal_leaves = tree_flatten(tuple(primals))[0]
+
+    def jvp_fn(*tangents: Any) -> Any:
+        t_leaves = _check_tangents(tangents, primals, "jvp")
+        tangent_seeds: dict[int, Any] = {}
+        for g, u, primal in zip(transpose, t_leaves, primal_leaves, strict=True):
+            if isinstance(g, Tensor) and g._tape is transposed:
+                if not (isinstance(u, Tensor) and u.traced):  # in the primal's own dtype
+                    u = np.asarray(stop_gradient(u), np.result_type(stop_gradient(primal)))
+                previous = tangent_seeds.get(g._node)
+                tangent_seeds[g._node] = u if previous is None else previous + u
+        pushed = backward(transposed, tangent_seeds, False) if tangent_seeds else {}
+        results = []
+        for node, value in zip(cotangent_nodes, lowered, strict=True):
+            dtype = np.result_type(stop_gradient(value))
+            t = pushed.get(node) if node is not None else None
+            if t is None:
+                t = np.zeros(np.shape(stop_gradient(value)), dtype)
+            elif isinstance(t, Tensor) and t.traced:
+                t = t if t.dtype == dtype else t.astype(dtype)
+            else:
+                t = np.asarray(stop_gradient(t)).astype(dtype)  # always a fresh array
+            results.append(t)
+        return tree_unflatten(out_def, results)
+
+    value = tree_unflatten(out_def, lowered)
+    return (value, jvp_fn, aux) if has_aux else (value, jvp_fn)
+
+
+def _check_tangents(tangents: Any, primals: Any, transform: str) -> list[Any]:
+    """The tangents' leaves, checked against the primals (JAX's error types)."""
+    if (
+        len(tangents) != len(primals)
+        or tree_flatten(tuple(tangents))[1] != tree_flatten(tuple(primals))[1]
+    ):
+        raise TypeError(
+            f"{transform}: the tangents must have the primals' tree structure: "
+            f"{len(primals)} primals with {tree_flatten(tuple(primals))[1]}, got "
+            f"{len(tangents)} tangents with {tree_flatten(tuple(tangents))[1]}"
+        )
+    return check_like(tuple(tangents), tuple(primals), "tangent", "its primal", transform)
+
+
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = False) -> Any:
+    """``(f(*primals), J tangents)``: the Jacobian-vector product, as ``jax.jvp``.
+
+    ``primals`` and ``tangents`` are tuples (or lists) of the same length; each tangent
+    has its primal's pytree structure, shapes and dtype kinds, with no broadcasting.
+    The output may be any pytree of arrays; the tangent output has its structure and
+    dtypes. With ``has_aux`` ``f`` returns ``(out, aux)`` and the result is
+    ``(out, tangent_out, aux)``. Composes with the other transforms (``jvp`` of
+    ``grad``, ``grad`` of ``jvp``). See :func:`linearize` for how it is computed.
+    """
+    for name, value in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(value, tuple | list):
+            raise TypeError(
+                f"jvp: {name} must be a tuple or list of arguments (one per positional "
+                f"argument of f), got {type(value).__name__}; write jvp(f, (x,), (v,))"
+            )
+    _check_tangents(tuple(tangents), tuple(primals), "jvp")
+    result = linearize(f, *primals, has_aux=has_aux)
+    tangent_out = result[1](*tangents)
+    return (result[0], tangent_out, result[2]) if has_aux else (result[0], tangent_out)
 
 
 def value_and_grad(

@@ -25,14 +25,14 @@ from tinygrad_np.testing._numerical import (
     checked_eps,
     directional_difference,
 )
-from tinygrad_np.transforms import grad, vjp
+from tinygrad_np.transforms import grad, jvp, vjp
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
 __all__ = ["check_grads", "default_tolerance"]
 
 Array = np.ndarray[Any, Any]
 
-SUPPORTED_MODES = ("rev",)
+SUPPORTED_MODES = ("fwd", "rev")
 
 
 def default_tolerance(dtype: Any) -> float:
@@ -88,8 +88,8 @@ def _checked_modes(modes: Sequence[str] | str) -> tuple[str, ...]:
     for mode in names:
         if mode not in SUPPORTED_MODES:
             raise ValueError(
-                f"check_grads: mode {mode!r} is not supported; tinygrad_np differentiates "
-                "in reverse mode only, so modes must be ('rev',)"
+                f"check_grads: mode {mode!r} is not supported; modes is a sequence of "
+                f"{SUPPORTED_MODES}"
             )
     return names
 
@@ -254,7 +254,7 @@ def check_grads(
     outright (e.g. returns a wrong shape) is reported as AssertionError too.
     ValueError or TypeError mean the check itself was misused.
     """
-    _checked_modes(modes)
+    mode_names = _checked_modes(modes)
     if isinstance(order, bool) or not isinstance(order, int) or order not in (1, 2):
         raise ValueError(f"check_grads: order must be 1 or 2, got {order!r}")
     if isinstance(num_directions, bool) or not (
@@ -278,6 +278,30 @@ def check_grads(
         step,
         seed,
     )
+    leaves64 = [value.astype(np.float64) for value in arguments.values]
+    if "rev" in mode_names:
+        _check_reverse(
+            f, vjp_fn, arguments, outputs, out_def, leaves64, order, num_directions, rng, tolerance
+        )
+    if "fwd" in mode_names:
+        _check_forward(
+            f, arguments, outputs, out_def, leaves64, order, num_directions, rng, tolerance
+        )
+
+
+def _check_reverse(
+    f: Callable[..., Any],
+    vjp_fn: Callable[[Any], Any],
+    arguments: Arguments,
+    outputs: list[Array],
+    out_def: TreeDef,
+    leaves64: list[Array],
+    order: int,
+    num_directions: int,
+    rng: np.random.Generator,
+    tolerance: _Tolerance,
+) -> None:
+    """The VJP (random cotangent) element by element, then reverse-over-reverse HVPs."""
     cotangent = _random_cotangent(outputs, rng)
     scalar_output = len(outputs) == 1 and outputs[0].shape == ()
     what = "gradient" if scalar_output else "vector-Jacobian product (random cotangent)"
@@ -298,12 +322,55 @@ def check_grads(
             sum(np.sum(c * v.astype(np.float64)) for c, v in zip(cotangent64, values, strict=True))
         )
 
-    leaves64 = [value.astype(np.float64) for value in arguments.values]
-    reference = central_differences(weighted_output, leaves64, step, arguments.names)
+    reference = central_differences(weighted_output, leaves64, tolerance.eps, arguments.names)
     _compare(engine, reference, arguments.names, what, "finite differences", tolerance)
     if order == 2:
         _check_second_order(
             f, arguments, out_def, cotangent, leaves64, num_directions, rng, tolerance
+        )
+
+
+def _check_forward(
+    f: Callable[..., Any],
+    arguments: Arguments,
+    outputs: list[Array],
+    out_def: TreeDef,
+    leaves64: list[Array],
+    order: int,
+    num_directions: int,
+    rng: np.random.Generator,
+    tolerance: _Tolerance,
+) -> None:
+    """JVPs along random directions against directional differences of ``f``; with
+    ``order=2``, forward-over-reverse HVPs against differences of the engine's gradient."""
+    output_names = [
+        "output" + path_str(path)
+        for path in tree_paths(tree_unflatten(out_def, [0] * out_def.num_leaves))
+    ]
+
+    def outputs64(leaves: list[Array]) -> list[Array]:
+        values, treedef = _float_outputs(arguments.call(f, leaves))
+        if treedef != out_def:
+            raise ValueError("check_grads: f returned outputs of a different structure")
+        return [v.astype(np.float64) for v in values]
+
+    for d in range(num_directions):
+        direction = _random_direction(arguments.values, rng)
+        what = f"Jacobian-vector product (random direction {d + 1} of {num_directions})"
+        try:
+            _, pushed = jvp(f, arguments.positional, arguments.rebuild(direction))
+        except Exception as exc:
+            raise _engine_failure(what, exc, arguments, tolerance) from exc
+        reference = directional_difference(
+            outputs64, leaves64, [v.astype(np.float64) for v in direction], tolerance.eps
+        )
+        _compare(
+            tree_flatten(pushed)[0], reference, output_names, what, "finite differences", tolerance
+        )
+    if order == 2:
+        cotangent = _random_cotangent(outputs, rng)
+        _check_second_order(
+            f, arguments, out_def, cotangent, leaves64, num_directions, rng, tolerance, forward=True
         )
 
 
@@ -332,8 +399,10 @@ def _check_second_order(
     num_directions: int,
     rng: np.random.Generator,
     tolerance: _Tolerance,
+    forward: bool = False,
 ) -> None:
-    """Engine HVPs against central differences of the engine's float64 gradient."""
+    """Engine HVPs against central differences of the engine's float64 gradient: reverse
+    over reverse, or with ``forward`` the JVP of the engine's gradient (forward over reverse)."""
     argnums = tuple(range(len(arguments.positional)))
     cotangent_tree = tree_unflatten(out_def, cotangent)
     cotangent64_tree = tree_unflatten(out_def, [c.astype(np.float64) for c in cotangent])
@@ -345,12 +414,20 @@ def _check_second_order(
 
     for d in range(num_directions):
         direction = _random_direction(arguments.values, rng)
-        what = f"Hessian-vector product (random direction {d + 1} of {num_directions})"
+        kind = "forward over reverse" if forward else "reverse over reverse"
+        what = f"Hessian-vector product, {kind} (random direction {d + 1} of {num_directions})"
 
         try:
-            hessian_vector = grad(
-                _directional_derivative(f, cotangent_tree, direction), argnums=argnums
-            )(*arguments.positional)
+            if forward:
+                hessian_vector = jvp(
+                    lambda *primals: vjp(f, *primals)[1](cotangent_tree),
+                    arguments.positional,
+                    arguments.rebuild(direction),
+                )[1]
+            else:
+                hessian_vector = grad(
+                    _directional_derivative(f, cotangent_tree, direction), argnums=argnums
+                )(*arguments.positional)
             reference = directional_difference(
                 engine_gradient64,
                 leaves64,
