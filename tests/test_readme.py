@@ -107,3 +107,15 @@ def test_the_table_follows_the_registry_and_the_writer_rewrites_it(tmp_path):
         NUMPY_OPS.pop(np.cbrt, None)
     assert "`cbrt`" in after
     assert stale.read_text() == f"# title\n\n{after}\n\ntext after\n"
+
+
+def test_the_forward_mode_examples_run_and_gauss_newton_prints_what_the_readme_shows(capsys):
+    namespace = {}
+    exec(compile(block_containing("tg.linearize(f, x)"), "README.md", "exec"), namespace)
+    assert np.allclose(namespace["H"], namespace["H"].T)
+    gauss_newton = block_containing("def residuals")
+    exec(compile(gauss_newton, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    shown = [line[2:] for line in gauss_newton.splitlines() if line.startswith("# ")]
+    assert printed == shown
+    np.testing.assert_allclose(namespace["theta"], [2.0, -1.5], rtol=1e-6)
