@@ -247,7 +247,10 @@ def check_grads(
     An element passes when ``|engine - reference| <= atol + rtol * |reference|``;
     ``rtol`` and ``atol`` default to :func:`default_tolerance` of the least precise
     dtype among inputs and outputs, ``eps`` (the relative step) to 1e-5. ``seed``
-    fixes the random cotangent and directions. Only ``modes=("rev",)`` exists.
+    fixes the random cotangent and directions. ``modes`` names what is checked:
+    ``"rev"`` (the VJP, then reverse-over-reverse HVPs) and/or ``"fwd"`` (JVPs along
+    ``num_directions`` random directions against directional differences of ``f``,
+    then forward-over-reverse HVPs).
 
     Raises AssertionError naming the leaf (``argument 0['W1']``), the element
     index of the worst mismatch, both values and the tolerance; a VJP that fails
