@@ -251,6 +251,8 @@ def linearize(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> An
                 t = t if t.dtype == dtype else t.astype(dtype)
             else:
                 t = np.asarray(stop_gradient(t)).astype(dtype)  # always a fresh array
+            if not isinstance(value, np.ndarray | Tensor) and isinstance(t, np.ndarray):
+                t = t[()]  # a scalar output gets a scalar tangent, as vjp gives scalar gradients
             results.append(t)
         return tree_unflatten(out_def, results)
 
