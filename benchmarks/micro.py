@@ -5,6 +5,12 @@
   forward + backward (``tg.grad``). (tinygrad - numpy) / N_OPS is the engine's cost per op.
 * per transform call: ``tg.value_and_grad`` of ``sum(x * x)`` on a (4,) array, against the
   same value and hand-written gradient in NumPy.
+* per optimizer step: ``tg.optim.adam``'s ``update`` plus ``apply_updates`` on the MLP's
+  parameter tree (W1, b1, W2, b2, float32), against the same NumPy calls written out by hand
+  (``bare_adam_step``). Timed with one-element leaves, where the arithmetic costs only its
+  calls, the difference is what the pytree handling, the checks and the schedule cost per
+  step; at the MLP's real sizes both are shown too (the arithmetic is then ~1 ms, so the
+  difference drowns in its noise).
 
 Timings are the minimum over repeats of the mean per call (the usual micro-benchmark
 convention: the minimum is the least disturbed estimate); medians are kept in the JSON.
@@ -83,8 +89,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     def us(d: dict[str, float], per: int = 1) -> float:
         return 1e6 * d["min_s"] / per
 
+    optimizer = {
+        "tiny": optimizer_overhead(quick, "tiny"),
+        "mlp": optimizer_overhead(quick, "mlp"),
+    }
+
     return {
         "status": "ok",
+        "optimizer": optimizer,
         "n_ops": N_OPS,
         "array_shape": [4],
         "numpy_chain": t_np,
@@ -106,6 +118,84 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
+MLP_SHAPES = {"W1": (784, 128), "b1": (1, 128), "W2": (128, 10), "b2": (1, 10)}
+
+
+def bare_adam_step(
+    params: dict[str, Any],
+    grads: dict[str, Any],
+    mu: dict[str, Any],
+    nu: dict[str, Any],
+    count: int,
+    lr: float,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """One Adam step as the NumPy calls ``tg.optim.adam`` + ``apply_updates`` make, and nothing
+    else: no pytrees, no checks, no schedule call."""
+    t = count + 1
+    bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+    scale = -lr / bc1
+    new_p, new_mu, new_nu = {}, {}, {}
+    for k, p in params.items():
+        g, m, v = grads[k], mu[k], nu[k]
+        u = np.multiply(m, b1, out=np.empty_like(m))
+        m1 = np.multiply(g, 1.0 - b1, out=np.empty_like(m))
+        m1 += u
+        np.multiply(v, b2, out=u)
+        v1 = np.square(g, out=np.empty_like(m))
+        v1 *= 1.0 - b2
+        v1 += u
+        np.divide(v1, bc2, out=u)
+        np.sqrt(u, out=u)
+        u += eps
+        np.divide(m1, u, out=u)
+        u *= scale
+        new_p[k], new_mu[k], new_nu[k] = p + u, m1, v1
+    return new_p, new_mu, new_nu
+
+
+def optimizer_overhead(quick: bool = False, sizes: str = "tiny") -> dict[str, Any]:
+    """Per-step time of ``tg.optim.adam`` (update + apply_updates) and of ``bare_adam_step``
+    on the MLP's parameter tree: one-element leaves (``sizes="tiny"``) or the real ones."""
+    import tinygrad_np as tg
+
+    rng = np.random.default_rng(0)
+    shapes = {k: (1, 1) if sizes == "tiny" else s for k, s in MLP_SHAPES.items()}
+    params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    opt = tg.optim.adam(1e-3)
+    state = opt.init(params)
+    mu = {k: np.zeros_like(p) for k, p in params.items()}
+    nu = {k: np.zeros_like(p) for k, p in params.items()}
+
+    def library() -> Any:
+        updates, _ = opt.update(grads, state, params)
+        return tg.optim.apply_updates(params, updates)
+
+    def bare() -> Any:
+        return bare_adam_step(params, grads, mu, nu, 0, 1e-3)
+
+    # The two compute the same numbers (same calls): a check that the comparison is fair.
+    for a, b in zip(tg.tree_leaves(library()), tg.tree_leaves(bare()[0]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    number = (200 if quick else 2000) if sizes == "tiny" else (5 if quick else 20)
+    rounds = 5 if quick else 15
+    lib_runs, bare_runs = [], []
+    for _ in range(rounds):  # interleaved, so that a disturbance hits both
+        lib_runs.append(timeit.timeit(library, number=number) / number)
+        bare_runs.append(timeit.timeit(bare, number=number) / number)
+    return {
+        "sizes": {k: list(s) for k, s in shapes.items()},
+        "adam_step": {"min_s": min(lib_runs), "median_s": statistics.median(lib_runs)},
+        "bare_step": {"min_s": min(bare_runs), "median_s": statistics.median(bare_runs)},
+        "overhead_us": 1e6 * (min(lib_runs) - min(bare_runs)),
+        "overhead_us_median_of_pairs": 1e6
+        * statistics.median(a - b for a, b in zip(lib_runs, bare_runs, strict=True)),
+    }
+
+
 def table(res: dict[str, Any]) -> str:
     if res.get("status") != "ok":
         return f"### engine fixed cost\n\nskipped: {res.get('reason')}\n"
@@ -120,6 +210,20 @@ def table(res: dict[str, Any]) -> str:
         f"| tinygrad_np tg.grad total, per op | {op['tg_grad_total']:.2f} |\n"
         f"| tg.value_and_grad(sum(x*x)), per call | {call['tg_value_and_grad']:.2f} |\n"
         f"| same in NumPy by hand, per call | {call['numpy_by_hand']:.2f} |\n"
+        + optimizer_table(res["optimizer"])
+    )
+
+
+def optimizer_table(optimizer: dict[str, Any]) -> str:
+    tiny, mlp = optimizer["tiny"], optimizer["mlp"]
+    return (
+        "\n### optimizer step (tg.optim.adam update + apply_updates, MLP parameter tree,"
+        " float32; min of repeats)\n\n"
+        "| leaves | adam, us | same NumPy calls by hand, us | overhead, us |\n|---|---|---|---|\n"
+        f"| one element each | {1e6 * tiny['adam_step']['min_s']:.2f} |"
+        f" {1e6 * tiny['bare_step']['min_s']:.2f} | **{tiny['overhead_us']:.2f}** |\n"
+        f"| the MLP's (784x128, 1x128, 128x10, 1x10) | {1e6 * mlp['adam_step']['min_s']:.0f} |"
+        f" {1e6 * mlp['bare_step']['min_s']:.0f} | {mlp['overhead_us']:.0f} (noise) |\n"
     )
 
 

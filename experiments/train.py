@@ -63,8 +63,8 @@ def loss_and_logits(params: model.Params, x: Any, labels: Any) -> tuple[Any, Any
 loss_and_grads = tg.value_and_grad(loss_and_logits, has_aux=True)
 
 
-def make_optimizer(config: dict[str, Any], steps_per_epoch: int) -> optim.Optimizer:
-    schedule = optim.exponential_decay(config["lr"], config["lr_decay"], steps_per_epoch)
+def make_optimizer(config: dict[str, Any], steps_per_epoch: int) -> optim.GradientTransformation:
+    schedule = optim.exponential_decay(config["lr"], steps_per_epoch, config["lr_decay"])
     return optim.adam(schedule)
 
 
@@ -91,7 +91,7 @@ def random_shifts(x: Any, max_shift: int, rng: np.random.Generator) -> Any:
 def train_epoch(
     params: model.Params,
     opt_state: Any,
-    opt: optim.Optimizer,
+    opt: optim.GradientTransformation,
     x: Any,
     labels: Any,
     batch_size: int,
@@ -109,7 +109,8 @@ def train_epoch(
             batch = order[start : start + batch_size]
             inputs = random_shifts(x[batch], max_shift, rng) if max_shift else x[batch]
             (loss, logits), grads = loss_and_grads(params, inputs, labels[batch])
-            params, opt_state = opt.update(params, grads, opt_state)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            params = optim.apply_updates(params, updates)
             total_loss += float(loss) * len(batch)
             total_correct += int(np.sum(np.argmax(logits, axis=1) == labels[batch]))
             seen += len(batch)
@@ -160,7 +161,7 @@ def resolve_config(args: argparse.Namespace, saved: dict[str, Any] | None) -> di
 def load_training_state(path: Path) -> checkpoint.Checkpoint:
     """A checkpoint written by this script, checked to hold this model's Adam state."""
     template = model.zeros_params(np.float32)
-    saved = checkpoint.load(path, template, optim.adam().init(template))
+    saved = checkpoint.load(path, template, optim.adam(DEFAULTS["lr"]).init(template))
     missing = {"config", "rng_state", "history"} - set(saved.metadata)
     if missing:
         raise SystemExit(

@@ -34,7 +34,7 @@ def mlp_params(dtype: Any = np.float32) -> dict[str, Any]:
 def adam_state(params: dict[str, Any]) -> dict[str, Any]:
     opt = optim.adam(1e-3)
     grads = tg.tree_map(lambda p: np.ones_like(p), params)
-    return opt.update(params, grads, opt.init(params))[1]
+    return opt.update(grads, opt.init(params), params)[1]
 
 
 def assert_trees_equal(a: Any, b: Any) -> None:
@@ -84,7 +84,7 @@ def test_file_is_a_plain_npz_keyed_by_tree_paths(saved: Path) -> None:
         keys = set(npz.files)
         metadata = json.loads(npz["__metadata__"].tobytes())
         assert npz["__metadata__"].dtype == np.uint8
-    assert {"params/W1", "params/b2", "opt/step", "opt/m/W1", "opt/v/b2"} <= keys
+    assert {"params/W1", "params/b2", "opt/count", "opt/mu/W1", "opt/nu/b2"} <= keys
     assert metadata == {"epoch": 3}
 
 
@@ -93,11 +93,12 @@ def test_optimizer_state_round_trip_continues_training_identically(tmp_path: Pat
     grads = tg.tree_map(lambda p: np.full_like(p, 0.25), params)
     opt = optim.adam(1e-2)
     state = opt.init(params)
-    params, state = opt.update(params, grads, state)
+    updates, state = opt.update(grads, state, params)
+    params = optim.apply_updates(params, updates)
     path = checkpoint.save(tmp_path / "c.npz", params, state)
     loaded = checkpoint.load(path, like_params=params, like_opt_state=state)
-    straight = opt.update(params, grads, state)
-    resumed = opt.update(loaded.params, grads, loaded.opt_state)
+    straight = opt.update(grads, state, params)
+    resumed = opt.update(grads, loaded.opt_state, loaded.params)
     assert_trees_equal(resumed, straight)
 
 
@@ -200,7 +201,7 @@ def test_optimizer_state_is_validated_too(saved: Path) -> None:
     params = mlp_params()
     sgd_state = optim.sgd(0.1, momentum=0.9).init(params)
     message = error(saved, like_params=params, like_opt_state=sgd_state)
-    assert "unexpected entry 'opt/m/W1'" in message
+    assert "unexpected entry 'opt/mu/W1'" in message
 
 
 def test_expected_optimizer_state_must_be_present(tmp_path: Path) -> None:
@@ -318,9 +319,9 @@ def test_the_limit_counts_the_data_of_every_entry(
     params = mlp_params()
     monkeypatch.setattr(checkpoint, "MAX_DATA_BYTES", 500)  # the file holds 800 bytes
     message = error(saved, like_params=params, like_opt_state=adam_state(params))
-    # Metadata, structure, parameters and step come first; Adam's m then takes it over.
+    # Metadata, structure, parameters and count come first; Adam's mu then takes it over.
     assert re.search(
-        r"entry 'opt/m/W1' declares shape \(6, 4\) float32, 96 bytes \(after \d+ bytes of "
+        r"entry 'opt/mu/W1' declares shape \(6, 4\) float32, 96 bytes \(after \d+ bytes of "
         r"other entries\): over the limit of 500 bytes of arrays per checkpoint",
         message,
     )

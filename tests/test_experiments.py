@@ -92,7 +92,7 @@ def test_train_saves_a_checkpoint_of_the_model(train_run: tuple[Path, dict[str, 
     out, metrics = train_run
     saved = checkpoint.load(out / train.CHECKPOINT, like_params=model.zeros_params())
     assert saved.metadata["history"] == metrics["epochs"]
-    assert saved.opt_state["step"] == 16  # ceil(2000 / 128) Adam updates
+    assert saved.opt_state["count"] == 16  # ceil(2000 / 128) Adam updates
     assert saved.metadata["config"] == metrics["config"]
 
 

@@ -4,7 +4,7 @@ Layout of the file (a plain NumPy ``.npz``, readable without this module):
 
 * ``params/<path>``: one array per parameter leaf, e.g. ``params/W1`` or
   ``params/layers/0/W`` (dict keys and list indices joined by ``/``);
-* ``opt/<path>``: one array per optimizer-state leaf, e.g. ``opt/step``, ``opt/m/W1``;
+* ``opt/<path>``: one array per optimizer-state leaf, e.g. ``opt/count``, ``opt/mu/W1``;
 * ``__metadata__``: the metadata dict as UTF-8 JSON in a uint8 array;
 * ``__structure__``: the two trees' shapes (dicts, lists, tuples) as UTF-8 JSON,
   so a checkpoint can be loaded without a template.
