@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 import tinygrad_np as tg
 
+DESCRIPTION = "784-128-10 MLP"
 PARAM_SHAPES = {"W1": (784, 128), "b1": (1, 128), "W2": (128, 10), "b2": (1, 10)}
 
 Params = dict[str, Any]
@@ -23,6 +24,11 @@ Params = dict[str, Any]
 def preprocess(images: npt.NDArray[np.uint8], dtype: npt.DTypeLike = np.float32) -> Any:
     """uint8 images (N, 28, 28) -> rows (N, 784) of ``dtype`` in [0, 1]."""
     return images.reshape(len(images), -1).astype(dtype) / 255
+
+
+def inputs(images: Any) -> Any:
+    """Float images (N, 28, 28) -> the rows (N, 784) the MLP reads."""
+    return images.reshape(len(images), -1)
 
 
 def init_params(rng: np.random.Generator, dtype: npt.DTypeLike = np.float32) -> Params:
@@ -58,6 +64,14 @@ def probabilities(params: Params, x: Any, batch_size: int = 10_000) -> Any:
     return np.concatenate(
         [tg.softmax(forward(params, x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     )
+
+
+def plots(params: Params, out: Any) -> list[str]:
+    """The MLP's own figure: its 128 hidden units' input weights as 28x28 images."""
+    from experiments import plots as figures  # matplotlib only when plotting
+
+    figures.first_layer_weights(params["W1"], out / "first_layer_weights.png")
+    return ["first_layer_weights.png"]
 
 
 def accuracy(params: Params, x: Any, labels: Any) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ import pytest
 from PIL import Image
 
 import tinygrad_np as tg
-from experiments import model, train, tutorial
+from experiments import model, predict, runs, train, tutorial
 from tinygrad_np import checkpoint
-from tinygrad_np.checkpoint import CheckpointError
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 TRAIN_PLOTS = [
     "training_curves.png",
@@ -47,27 +49,30 @@ def without_times(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in h.items() if not k.endswith("_s")} for h in history]
 
 
-def trained_params(out: Path) -> dict[str, Any]:
-    return checkpoint.load(out / train.CHECKPOINT, like_params=model.zeros_params()).params
+def trained_params(run: Path) -> dict[str, Any]:
+    return checkpoint.load(run / runs.CHECKPOINT, like_params=model.zeros_params()).params
+
+
+def train_run(*argv: str) -> train.Result:
+    return train.run_training(list(argv))
 
 
 # --- train.py ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def train_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("train")
-    metrics = train.main(["--limit", "2000", "--epochs", "1", "--out", str(out)])
-    return out, metrics
+def trial(tmp_path_factory: pytest.TempPathFactory) -> train.Result:
+    return train_run(
+        "--limit", "2000", "--epochs", "1", "--out", str(tmp_path_factory.mktemp("runs"))
+    )
 
 
-def test_train_writes_metrics_with_history_versions_and_config(
-    train_run: tuple[Path, dict[str, Any]],
-) -> None:
-    out, returned = train_run
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics == returned
+def test_train_writes_metrics_with_history_versions_and_config(trial: train.Result) -> None:
+    metrics = json.loads((trial.run / "metrics.json").read_text())
+    assert metrics == trial.metrics
     assert set(metrics) == {
+        "run",
+        "full_run",
         "config",
         "seed",
         "versions",
@@ -75,9 +80,11 @@ def test_train_writes_metrics_with_history_versions_and_config(
         "final_test_accuracy",
         "wall_time_s",
     }
+    assert metrics["run"] == trial.run.name and metrics["full_run"] is False
     assert set(metrics["versions"]) == {"python", "numpy", "tinygrad_np"}
     assert metrics["versions"]["tinygrad_np"] == tg.__version__
-    assert metrics["config"]["limit"] == 2000 and metrics["config"]["epochs"] == 1
+    config = metrics["config"]
+    assert config["limit"] == 2000 and config["epochs"] == 1 and config["model"] == "mlp"
     (epoch,) = metrics["epochs"]
     assert set(epoch) == {
         "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
@@ -88,109 +95,174 @@ def test_train_writes_metrics_with_history_versions_and_config(
     assert 0.5 < epoch["test_accuracy"] == metrics["final_test_accuracy"] < 1
 
 
-def test_train_saves_a_checkpoint_of_the_model(train_run: tuple[Path, dict[str, Any]]) -> None:
-    out, metrics = train_run
-    saved = checkpoint.load(out / train.CHECKPOINT, like_params=model.zeros_params())
-    assert saved.metadata["history"] == metrics["epochs"]
+def test_train_saves_a_checkpoint_of_the_model(trial: train.Result) -> None:
+    saved = checkpoint.load(trial.run / runs.CHECKPOINT, like_params=model.zeros_params())
+    assert saved.metadata["history"] == trial.metrics["epochs"]
     assert saved.opt_state["count"] == 16  # ceil(2000 / 128) Adam updates
-    assert saved.metadata["config"] == metrics["config"]
+    assert saved.metadata["config"] == trial.metrics["config"]
+    assert saved.metadata["full_run"] is False
 
 
 @pytest.mark.parametrize("name", TRAIN_PLOTS)
-def test_train_plots_are_written(train_run: tuple[Path, dict[str, Any]], name: str) -> None:
-    assert_nontrivial_png(train_run[0] / name)
+def test_train_plots_are_written(trial: train.Result, name: str) -> None:
+    assert_nontrivial_png(trial.run / name)
 
 
-def test_train_prediction_grid_marks_right_green_and_wrong_red(
-    train_run: tuple[Path, dict[str, Any]],
-) -> None:
+def test_train_prediction_grid_marks_right_green_and_wrong_red(trial: train.Result) -> None:
     # After one short epoch about a fifth of the 40 digits shown are wrong: both colours appear.
-    image = pixels(train_run[0] / "predictions.png")
+    image = pixels(trial.run / "predictions.png")
     assert count_colour(image, GREEN) > 100
     assert count_colour(image, RED) > 100
 
 
-def test_no_plots_skips_them(tmp_path: Path) -> None:
-    train.main(["--limit", "300", "--epochs", "1", "--no-plots", "--out", str(tmp_path)])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "metrics.json"]
+def test_each_run_writes_a_directory_of_its_own(tmp_path: Path) -> None:
+    first = train_run("--limit", "300", "--epochs", "1", "--out", str(tmp_path))
+    second = train_run("--limit", "300", "--epochs", "1", "--no-plots", "--out", str(tmp_path))
+    assert first.run.parent == second.run.parent == tmp_path and first.run != second.run
+    assert sorted(p.name for p in second.run.iterdir()) == ["checkpoint.npz", "metrics.json"]
+    assert (first.run / "training_curves.png").is_file()  # the first run's plots stay its own
+    assert not (tmp_path / runs.LATEST).exists()  # trial runs never become the latest model
 
 
 def test_same_seed_gives_the_same_numbers_bit_for_bit(tmp_path: Path) -> None:
-    runs = []
-    for name in ("a", "b"):
-        metrics = train.main(
-            ["--limit", "600", "--epochs", "2", "--no-plots", "--out", str(tmp_path / name)]
-        )
-        runs.append((without_times(metrics["epochs"]), trained_params(tmp_path / name)))
-    (history_a, params_a), (history_b, params_b) = runs
-    assert history_a == history_b
+    results = [
+        train_run("--limit", "600", "--epochs", "2", "--no-plots", "--out", str(tmp_path))
+        for _ in range(2)
+    ]
+    (a, b) = results
+    assert without_times(a.metrics["epochs"]) == without_times(b.metrics["epochs"])
+    params_a, params_b = trained_params(a.run), trained_params(b.run)
     for name in params_a:
         np.testing.assert_array_equal(params_a[name], params_b[name])
 
 
 def test_another_seed_gives_other_numbers(tmp_path: Path) -> None:
-    args = ["--limit", "600", "--epochs", "1", "--no-plots"]
-    train.main([*args, "--out", str(tmp_path / "a")])
-    train.main([*args, "--seed", "1", "--out", str(tmp_path / "b")])
-    assert not np.array_equal(
-        trained_params(tmp_path / "a")["W1"], trained_params(tmp_path / "b")["W1"]
-    )
+    args = ["--limit", "600", "--epochs", "1", "--no-plots", "--out", str(tmp_path)]
+    a = train_run(*args)
+    b = train_run(*args, "--seed", "1")
+    assert not np.array_equal(trained_params(a.run)["W1"], trained_params(b.run)["W1"])
 
 
 def test_resuming_gives_the_same_result_as_not_stopping(tmp_path: Path) -> None:
-    args = ["--limit", "600", "--no-plots"]
-    straight = train.main([*args, "--epochs", "3", "--out", str(tmp_path / "straight")])
-    train.main([*args, "--epochs", "1", "--out", str(tmp_path / "stopped")])
-    resumed = train.main(
-        [
-            "--resume", str(tmp_path / "stopped" / train.CHECKPOINT),
-            "--epochs", "3", "--no-plots", "--out", str(tmp_path / "resumed"),
-        ]
-    )  # fmt: skip
-    assert without_times(resumed["epochs"]) == without_times(straight["epochs"])
-    assert [h["epoch"] for h in resumed["epochs"]] == [1, 2, 3]
-    a, b = trained_params(tmp_path / "straight"), trained_params(tmp_path / "resumed")
+    args = ["--limit", "600", "--no-plots", "--out", str(tmp_path)]
+    straight = train_run(*args, "--epochs", "3")
+    stopped = train_run(*args, "--epochs", "1")
+    resumed = train_run(
+        "--resume", str(stopped.run / runs.CHECKPOINT), "--epochs", "3", "--no-plots"
+    )
+    assert resumed.run == stopped.run  # a resumed run continues in its own directory
+    assert without_times(resumed.metrics["epochs"]) == without_times(straight.metrics["epochs"])
+    assert [h["epoch"] for h in resumed.metrics["epochs"]] == [1, 2, 3]
+    a, b = trained_params(straight.run), trained_params(resumed.run)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
+    # A run directory names its checkpoint too.
+    more = train_run("--resume", str(stopped.run), "--epochs", "4", "--no-plots")
+    assert [h["epoch"] for h in more.metrics["epochs"]] == [1, 2, 3, 4]
 
 
 def test_resuming_keeps_the_recipe(tmp_path: Path) -> None:
-    train.main(["--limit", "300", "--epochs", "2", "--no-plots", "--out", str(tmp_path)])
-    path = str(tmp_path / train.CHECKPOINT)
-    with pytest.raises(SystemExit, match=r"--lr 0.1 differs from the checkpoint's 0.003"):
-        train.main(["--resume", path, "--lr", "0.1", "--epochs", "3", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match=r"--epochs 1 is fewer than the 2 epochs"):
-        train.main(["--resume", path, "--epochs", "1", "--out", str(tmp_path)])
+    run = train_run("--limit", "300", "--epochs", "2", "--no-plots", "--out", str(tmp_path)).run
+    path = str(run / runs.CHECKPOINT)
+    with pytest.raises(train.UsageError, match=r"--lr 0.1 differs from the checkpoint's 0.003"):
+        train_run("--resume", path, "--lr", "0.1", "--epochs", "3")
+    with pytest.raises(train.UsageError, match=r"--epochs 1 is fewer than the 2 epochs"):
+        train_run("--resume", path, "--epochs", "1")
+    with pytest.raises(train.UsageError, match=r"has already trained its 2 epochs"):
+        train_run("--resume", path)
 
 
-def test_bad_options_are_rejected(capsys: pytest.CaptureFixture[str]) -> None:
-    for option, value in [("--epochs", "0"), ("--batch-size", "-1"), ("--limit", "0")]:
-        with pytest.raises(SystemExit):
-            train.main([option, value])
-        assert f"{option} must be at least 1, got {value}" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        train.main(["--lr", "0"])
-    assert "--lr must be positive" in capsys.readouterr().err
+# Each bad command line: the one line the command prints (after "error: ").
+BAD_COMMAND_LINES = {
+    "epochs": (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    "batch": (["--batch-size", "-1"], "--batch-size must be at least 1, got -1"),
+    "limit": (["--limit", "0"], "--limit must be at least 1, got 0"),
+    "limit-high": (["--limit", "60001"], "--limit must be at most 60000"),
+    "seed": (["--seed", "-3"], "--seed must be at least 0, got -3"),
+    "lr-zero": (["--lr", "0"], "--lr must be a positive finite number, got 0.0"),
+    "lr-inf": (["--lr", "inf"], "--lr must be a positive finite number, got inf"),
+    "lr-overflow": (["--lr", "1e999"], "--lr must be a positive finite number, got inf"),
+    "lr-nan": (["--lr", "nan"], "--lr must be a positive finite number, got nan"),
+    "not-a-number": (["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
+    "model": (["--model", "cnn9"], "argument --model: invalid choice: 'cnn9'"),
+    "out-and-resume": (["--out", "x", "--resume", "y"], "--out cannot be combined with --resume"),
+}
 
 
-def test_resuming_from_a_bad_checkpoint_names_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"missing\.npz does not exist"):
-        train.main(["--resume", str(tmp_path / "missing.npz")])
+@pytest.mark.parametrize("case", BAD_COMMAND_LINES)
+def test_a_bad_command_line_is_one_error_line_and_status_2(
+    case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, message = BAD_COMMAND_LINES[case]
+    assert train.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_resuming_from_a_bad_checkpoint_names_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(CheckpointError, match=r"corrupt\.npz: not a readable \.npz file"):
-        train.main(["--resume", str(corrupt)])
+    foreign = tmp_path / "foreign.npz"
+    checkpoint.save(foreign, model.zeros_params())  # parameters only: not train.py's
     small = tmp_path / "small.npz"
-    checkpoint.save(small, {**model.zeros_params(), "W1": np.zeros((784, 64), np.float32)})
-    with pytest.raises(CheckpointError, match=r"'params/W1' has shape \(784, 64\), expected"):
-        train.main(["--resume", str(small)])
+    checkpoint.save(
+        small,
+        {**model.zeros_params(), "W1": np.zeros((784, 64), np.float32)},
+        metadata={"config": {"model": "mlp"}, "rng_state": {}, "history": []},
+    )
+    cases = {
+        tmp_path / "missing.npz": r"missing\.npz does not exist",
+        corrupt: r"corrupt\.npz: not a readable \.npz file",
+        foreign: r"foreign\.npz was not written by train\.py",
+        small: r"'params/W1' has shape \(784, 64\), expected",
+        tmp_path: r"no full training run has completed in",
+    }
+    for path, problem in cases.items():
+        assert train.main(["--resume", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert re.match(rf"error: cannot resume: .*{problem}", err), err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["file", "below-a-file"])
+def test_a_bad_runs_directory_is_named(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    if kind == "file":
+        out, problem = a_file, "is a file, not a directory for training runs"
+    else:
+        out, problem = a_file / "runs", "cannot create a run directory in"
+    assert train.main(["--limit", "100", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and err.count("\n") == 1
+
+
+def test_the_default_runs_directory_is_the_repositorys_wherever_the_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    asked = []
+
+    def refuse(directory: Path) -> Path:
+        asked.append(directory)
+        raise runs.RunError("stop here")
+
+    monkeypatch.setattr(runs, "new_run_directory", refuse)
+    with pytest.raises(train.UsageError, match="stop here"):
+        train_run("--limit", "100", "--epochs", "1")
+    assert asked == [REPOSITORY / "runs" / "mnist"]
+    assert predict.parse_args(["x.png"]).checkpoint == str(REPOSITORY / "runs" / "mnist")
 
 
 def test_random_shifts_move_each_image_within_the_frame() -> None:
     rng = np.random.default_rng(0)
-    x = rng.random((50, 784)).astype(np.float32)
-    shifted = train.random_shifts(x, 1, rng).reshape(50, 28, 28)
-    images = x.reshape(50, 28, 28)
+    images = rng.random((50, 28, 28)).astype(np.float32)
+    shifted = train.random_shifts(images, 1, rng)
     moves = set()
     for image, moved in zip(images, shifted, strict=True):
         padded = np.pad(image, 1)  # find the one offset that explains the shifted image
@@ -202,7 +274,7 @@ def test_random_shifts_move_each_image_within_the_frame() -> None:
         ]
         moves.add(found)
     assert len(moves) == 9, "all nine offsets in [-1, 1]^2 occur among 50 images"
-    assert shifted.dtype == np.float32
+    assert shifted.dtype == np.float32 and shifted.shape == (50, 28, 28)
 
 
 # --- tutorial.py --------------------------------------------------------------------------------

@@ -347,18 +347,25 @@ RANKING_LINE = re.compile(r"^(?P<name>.+): " + ", ".join([r"(\d) \((\d{1,3}\.\d)
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint from the real training script, made small: 2 epochs on 5000 digits
     (about 3 s on an idle machine; 88% accuracy on the first 5000 test digits)."""
-    out = tmp_path_factory.mktemp("run")
-    train.main(["--limit", "5000", "--epochs", "2", "--out", str(out), "--no-plots"])
-    return out / "checkpoint.npz"
+    out = tmp_path_factory.mktemp("runs")
+    result = train.run_training(
+        ["--limit", "5000", "--epochs", "2", "--out", str(out), "--no-plots"]
+    )
+    return result.run / "checkpoint.npz"
 
 
 def run_predict(
     capsys: pytest.CaptureFixture[str], *argv: str | Path
 ) -> tuple[int, list[str], str]:
-    """Run the command; its exit status, stdout lines and stderr."""
+    """Run the command; its exit status, stdout lines and stderr after the "Model: ..." line
+    (which must come first whenever a model was loaded)."""
     capsys.readouterr()  # drop anything printed before (e.g. by the training fixture)
     status = predict.main([str(arg) for arg in argv])
     out, err = capsys.readouterr()
+    if err.startswith("Model: "):
+        err = err.split("\n", 1)[1]
+    else:
+        assert out == "", "pictures were classified without saying by which model"
     return status, out.splitlines(), err
 
 
@@ -578,6 +585,25 @@ def test_an_invalid_checkpoint_says_what_is_wrong_and_how_to_create_one(
     status, lines, err = run_predict(capsys, path, "--checkpoint", bad)
     assert status == 2 and lines == []
     assert problem in err
-    assert "is not a checkpoint of the 784-128-10 MNIST MLP" in err
+    # A file that loads says which model it should have held; one that does not cannot.
+    held = "a trained model" if case in ("garbage", "plain_npz") else "the 784-128-10 MLP"
+    assert f"is not a checkpoint of {held}" in err
     assert "python experiments/train.py" in err
     assert "Traceback" not in err
+
+
+def test_says_which_checkpoint_it_used_and_that_models_test_accuracy(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trained_checkpoint: Path,
+    mnist_test: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+) -> None:
+    path = save(as_picture(mnist_test[0][0]), tmp_path / "seven.png")
+    accuracy = checkpoint.load(trained_checkpoint).metadata["history"][-1]["test_accuracy"]
+    for given in (trained_checkpoint, trained_checkpoint.parent):  # the file or its run
+        capsys.readouterr()
+        assert predict.main([str(path), "--checkpoint", str(given)]) == 0
+        assert capsys.readouterr().err == (
+            f"Model: {trained_checkpoint} (784-128-10 MLP, trial run of 2 epochs on 5000 digits, "
+            f"test accuracy {accuracy:.2%} of the first 5000)\n"
+        )

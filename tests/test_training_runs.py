@@ -1,0 +1,138 @@
+"""train.py and predict.py as a user runs them: separate processes, Ctrl-C, several runs.
+
+A full run (the whole training set for the recipe's epochs) becomes the latest model; a trial
+run never replaces it; Ctrl-C stops a run with one line saying how to resume it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments import runs, train
+from tinygrad_np import checkpoint
+from tinygrad_np.datasets import mnist
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+TRAIN, PREDICT = REPOSITORY / "experiments" / "train.py", REPOSITORY / "experiments" / "predict.py"
+
+
+def command(*argv: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *map(str, argv)], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def assert_no_traceback(process: subprocess.CompletedProcess[str] | str) -> None:
+    text = process if isinstance(process, str) else process.stdout + process.stderr
+    assert "Traceback" not in text, text
+
+
+def test_ctrl_c_after_the_first_epoch_prints_how_to_resume_and_resuming_finishes(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"  # not the repository: paths must not depend on it
+    elsewhere.mkdir()
+    argv = [TRAIN, "--limit", "600", "--epochs", "40", "--no-plots", "--out", tmp_path / "runs"]
+    process = subprocess.Popen(
+        [sys.executable, *map(str, argv)],
+        cwd=elsewhere,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    printed = []
+    for line in process.stdout:
+        printed.append(line)
+        if line.startswith("epoch  1/40:"):
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 130, err
+    assert_no_traceback(out + err)
+    # One line, naming the epoch, the last checkpoint and the command that resumes.
+    (line,) = err.splitlines()
+    match = re.fullmatch(
+        r"Interrupted (?:in|after) epoch (\d+)/40; the last checkpoint is (\S+) "
+        r"\(after epoch (\d+)\); resume with: (.+)",
+        line,
+    )
+    assert match, line
+    epoch, last, saved_epoch, resume = match.groups()
+    assert int(saved_epoch) >= 1 and int(epoch) in (int(saved_epoch), int(saved_epoch) + 1)
+    saved = checkpoint.load(elsewhere / last)
+    assert len(saved.metadata["history"]) == int(saved_epoch)
+    # Every epoch whose summary was printed is in the checkpoint (saved before the print).
+    summaries = [line for line in printed + out.splitlines() if line.startswith("epoch ")]
+    assert len(summaries) <= int(saved_epoch)
+
+    words = shlex.split(resume)
+    # The script's path as it can be typed from here (absolute: the repository is not below).
+    assert words[0] in ("python", sys.executable)
+    assert words[1:] == [str(TRAIN), "--resume", last, "--no-plots"]
+    resumed = command(*words[1:], cwd=elsewhere)  # the command as printed, from where it was
+    assert resumed.returncode == 0, resumed.stderr
+    assert_no_traceback(resumed)
+    final = checkpoint.load(elsewhere / last)
+    assert [h["epoch"] for h in final.metadata["history"]] == list(range(1, 41))
+
+
+def test_a_trial_run_after_a_full_run_leaves_predict_on_the_full_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A recipe of one epoch makes a full run cheap: the whole training set, once.
+    monkeypatch.setitem(train.DEFAULTS, "epochs", 1)
+    runs_dir = tmp_path / "runs"
+    full = train.run_training(["--no-plots", "--out", str(runs_dir)])
+    assert full.full_run and full.became_latest
+    assert (runs_dir / runs.LATEST).read_text() == full.run.name + "\n"
+    assert "is now the latest model" in capsys.readouterr().out
+
+    monkeypatch.undo()  # the trial runs as a user would: its own process, the real recipe
+    trial = command(TRAIN, "--limit", "500", "--epochs", "1", "--no-plots", "--out", runs_dir,
+                    cwd=tmp_path)  # fmt: skip
+    assert trial.returncode == 0, trial.stderr
+    assert_no_traceback(trial)
+    assert f"so the latest model is still {full.run.name}" in trial.stdout
+    assert (runs_dir / runs.LATEST).read_text() == full.run.name + "\n"
+    assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 2
+
+    digit = mnist()[2][0]
+    picture = tmp_path / "digit.png"
+    Image.fromarray(255 - digit).resize((112, 112)).save(picture)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    predicted = command(PREDICT, picture, "--checkpoint", runs_dir, cwd=elsewhere)
+    assert predicted.returncode == 0, predicted.stderr
+    accuracy = full.metrics["final_test_accuracy"]
+    assert predicted.stderr == (
+        f"Model: {full.run / runs.CHECKPOINT} (784-128-10 MLP, full run of 1 epoch, "
+        f"test accuracy {accuracy:.2%})\n"
+    )
+    assert re.fullmatch(rf"{re.escape(str(picture))}: \d \(.*\n", predicted.stdout)
+
+
+def test_predict_without_a_full_run_names_the_trial_runs_and_how_to_train(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    trial = command(TRAIN, "--limit", "300", "--epochs", "1", "--no-plots", "--out", runs_dir,
+                    cwd=tmp_path)  # fmt: skip
+    assert trial.returncode == 0 and "there is no full run yet" in trial.stdout
+    picture = tmp_path / "digit.png"
+    Image.fromarray(np.pad(np.full((10, 4), 255, np.uint8), 9)).save(picture)
+    predicted = command(PREDICT, picture, "--checkpoint", runs_dir, cwd=tmp_path)
+    assert predicted.returncode == 2 and predicted.stdout == ""
+    (line,) = predicted.stderr.splitlines()
+    assert "no full training run has completed in runs (it holds trial or unfinished runs" in line
+    assert "python experiments/train.py" in line
+    assert_no_traceback(predicted)
