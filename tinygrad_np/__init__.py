@@ -7,8 +7,8 @@ written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``)
 
 The layout: the engine (``tensor``, ``transforms``, ``contract``, ``tree``, ``debug``,
 ``numpy_dispatch``), the op families (``elementwise``, ``reductions``, ``shape``,
-``linalg``, ``nn``), written with the public ``extend`` API, and the batteries
-(``optim``, ``checkpoint``, ``datasets``, ``testing``).
+``linalg``, ``nn``, ``conv``), written with the public ``extend`` API, and the batteries
+(``optim``, ``checkpoint``, ``datasets``, ``random``, ``testing``).
 """
 
 from tinygrad_np import (
@@ -18,6 +18,7 @@ from tinygrad_np import (
     linalg,
     nn,
     optim,
+    random,
     reductions,
     shape,
     testing,
@@ -53,6 +54,7 @@ __all__ = [
     "linearize",
     "nn",
     "optim",
+    "random",
     "stop_gradient",
     "testing",
     "trace",

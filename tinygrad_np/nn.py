@@ -1,7 +1,8 @@
-"""Neural-network building blocks as fused primitives: a dense layer and the loss.
+"""Neural-network building blocks: a dense layer, the loss, dropout, and (from
+``tinygrad_np.conv``) convolution and pooling.
 
-Each could be written from the other ops; as single primitives they
-record one op instead of several and can do in place what the composition cannot.
+The dense layer and the loss could be written from the other ops; as single primitives
+they record one op instead of several and can do in place what the composition cannot.
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_np import random
+from tinygrad_np.conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d
+from tinygrad_np.elementwise import mul
 from tinygrad_np.extend import Primitive, broadcast_vjp, shape_of
 from tinygrad_np.reductions import log_softmax, per_count, softmax
 from tinygrad_np.reductions import sum as reduce_sum
 from tinygrad_np.shape import reshape
 from tinygrad_np.tensor import Tensor, stop_gradient
 
-__all__ = ["cross_entropy", "linear"]
+__all__ = [
+    "avg_pool2d",
+    "conv2d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "dropout",
+    "linear",
+    "max_pool2d",
+]
 
 
 def _linear_forward(x: Any, weight: Any, bias: Any) -> Any:
@@ -188,3 +200,33 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
             f"got {label_values.shape}"
         )
     return _cross_entropy(logits, labels if isinstance(labels, Tensor) else label_values)
+
+
+def dropout(x: Any, rate: float, key: random.Key) -> Any:
+    """``x`` with each element zeroed with probability ``rate`` and the others scaled by
+    ``1 / (1 - rate)``, so that the expected value is ``x`` (as ``torch.nn.functional.dropout``
+    in training mode).
+
+    The randomness is the explicit ``key`` (see :mod:`tinygrad_np.random`): the same key
+    and shape give the same mask whatever ``x``'s dtype, so the function is pure and a
+    run is reproducible; pass a new key at every step (``tg.random.fold_in(key, step)``).
+    Element ``i`` is kept where the i-th of ``x.size`` float32 uniforms drawn from
+    ``tg.random.generator(key)`` is ``>= rate``. ``rate`` 0 returns ``x`` itself (use it,
+    or skip the call, at evaluation time) and ``rate`` 1 zeros. The gradient is the same
+    mask times the cotangent; float32 stays float32.
+    """
+    if not isinstance(rate, int | float | np.integer | np.floating) or isinstance(rate, bool):
+        raise TypeError(f"dropout: rate must be a number in [0, 1], got {rate!r}")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"dropout: rate must lie in [0, 1], got {rate}")
+    generator = random.generator(random.check_key(key, "dropout"))
+    if rate == 0:
+        return x
+    if not isinstance(x, np.ndarray | Tensor):
+        x = np.asarray(x)
+    values = stop_gradient(x)
+    dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float64)
+    if rate == 1:
+        return mul(x, np.zeros(values.shape, dtype))
+    kept = generator.random(values.shape, dtype=np.float32) >= rate
+    return mul(x, kept * dtype.type(1 / (1 - rate)))
