@@ -6,10 +6,10 @@
 
 Rows are op families: the module that declares each op (a function's own module; for a
 Primitive, the module its VJPs are written in, which is where it is declared). Every
-public NumPy name bound to a registered callable is listed (``abs`` and ``absolute``),
-with the ``tg.*`` spelling where it differs. The functions whose results carry no
-gradient (tinygrad_np.numpy_dispatch's constant sets) and the Tensor methods and
-properties declared by the ops close the table.
+public NumPy name bound to a registered callable is listed (``absolute``/``abs``), the
+one that is also a ``tg.*`` name first, or followed by the ``tg.*`` spelling. The
+functions whose results carry no gradient (tinygrad_np.numpy_dispatch's constant sets)
+and the Tensor methods and properties declared by the ops close the table.
 """
 
 from __future__ import annotations
@@ -71,23 +71,29 @@ def _tg_spelling(op: Any) -> str | None:
     return None
 
 
-def _entry(function: Any, op: Any) -> str:
-    """``subtract`` (``tg.sub``): NumPy's names, and the tg spelling where it differs."""
+def _entry(function: Any, op: Any) -> tuple[str, str]:
+    """(sort key, text): NumPy's names, the one that is also ``tg.name`` first (``pow power``),
+    or followed by the tg spelling where none is (``subtract (tg.sub)``)."""
     names = _numpy_names(function)
-    text = " ".join(f"`{name}`" for name in names)
-    spelling = _tg_spelling(op)
-    if spelling is None or spelling in {f"tg.{name}" for name in names}:
-        return text
-    return f"{text} (`{spelling}`)"
+    names.sort(key=lambda name: _public(tg, name.split(".")) is not op)  # stable: tg's first
+    text = "/".join(f"`{name}`" for name in names)
+    spelling = None if _public(tg, names[0].split(".")) is op else _tg_spelling(op)
+    return names[0], text if spelling is None else f"{text} (`{spelling}`)"
+
+
+def _public(namespace: Any, path: list[str]) -> Any:
+    """``namespace.a.b`` for ``path = ["a", "b"]``, or None."""
+    for part in path:
+        namespace = getattr(namespace, part, None)
+    return namespace
 
 
 def render() -> str:
     """The table, between its markers, as README.md should hold it."""
     rows: dict[str, list[tuple[str, str]]] = {}  # family -> [(sort key, entry)]
     for function, op in NUMPY_OPS.items():
-        entry = (_numpy_names(function)[0], _entry(function, op))
-        rows.setdefault(_declaring_module(op), []).append(entry)
-    cells = {module: " ".join(text for _, text in sorted(set(rows[module]))) for module in rows}
+        rows.setdefault(_declaring_module(op), []).append(_entry(function, op))
+    cells = {module: ", ".join(text for _, text in sorted(set(rows[module]))) for module in rows}
     order = [m for m in FAMILIES if m in rows] + sorted(m for m in rows if m not in FAMILIES)
     constants = sorted(
         {name for f in CONSTANT_UFUNCS | CONSTANT_FUNCTIONS for name in _numpy_names(f)}
@@ -101,11 +107,12 @@ def render() -> str:
     )
     lines = [
         BEGIN,
-        "| family | NumPy functions differentiated on Tensors (`np.name`, also `tg.name`) |",
+        "| family | NumPy functions differentiated on Tensors (`np.name`; the first name of "
+        "each is also `tg.name`, unless another spelling follows) |",
         "|---|---|",
         *(f"| {FAMILIES.get(module, module)} | {cells[module]} |" for module in order),
-        "| no gradient: NumPy's plain result | " + " ".join(f"`{n}`" for n in constants) + " |",
-        "| Tensor methods and properties | " + " ".join(f"`{n}`" for n in methods) + " |",
+        "| no gradient: NumPy's plain result | " + ", ".join(f"`{n}`" for n in constants) + " |",
+        "| Tensor methods and properties | " + ", ".join(f"`{n}`" for n in methods) + " |",
         END,
     ]
     return "\n".join(lines)

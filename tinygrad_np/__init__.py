@@ -7,8 +7,9 @@ written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``)
 
 The layout: the engine (``tensor``, ``transforms``, ``contract``, ``tree``, ``debug``,
 ``numpy_dispatch``), the op families (``elementwise``, ``reductions``, ``shape``,
-``linalg``, ``nn``, ``conv``), written with the public ``extend`` API, and the batteries
-(``optim``, ``checkpoint``, ``datasets``, ``random``, ``testing``).
+``linalg``, ``nn``, ``conv``; ``nograd`` for functions whose results have no gradient),
+written with the public ``extend`` API, and the batteries (``optim``, ``checkpoint``,
+``datasets``, ``random``, ``testing``).
 """
 
 from tinygrad_np import (
@@ -17,6 +18,7 @@ from tinygrad_np import (
     extend,
     linalg,
     nn,
+    nograd,
     optim,
     random,
     reductions,
@@ -29,6 +31,7 @@ from tinygrad_np.elementwise import *  # noqa: F403
 from tinygrad_np.extend import custom_vjp
 from tinygrad_np.jacobians import hessian, jacfwd, jacobian, jacrev
 from tinygrad_np.linalg import *  # noqa: F403
+from tinygrad_np.nograd import *  # noqa: F403
 from tinygrad_np.reductions import *  # noqa: F403
 from tinygrad_np.shape import *  # noqa: F403
 from tinygrad_np.tensor import Tape, Tensor, stop_gradient
@@ -70,3 +73,4 @@ __all__ += elementwise.__all__
 __all__ += reductions.__all__
 __all__ += shape.__all__
 __all__ += linalg.__all__
+__all__ += nograd.__all__

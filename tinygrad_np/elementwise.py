@@ -15,39 +15,90 @@ Where a derivative does not exist we choose:
   ``relu``, with derivative 0 at ``z == 0`` whichever side the 0 is written on;
 * two Tensors (constant ones included) that tie share the gradient equally, as tied
   maxima of ``tg.max`` do, so ``maximum(x, x)`` has derivative 1, like ``x``;
-* ``relu`` and ``absolute`` have derivative 0 at 0 (``np.sign``'s value there).
+* ``relu``, ``absolute`` and ``fabs`` have derivative 0 at 0 (``np.sign``'s value there, as
+  in autograd; JAX takes 1);
+* ``fmax`` and ``fmin`` follow ``maximum``'s tie rule, and a NaN loses: where one argument is
+  NaN the result is the other one, which gets the whole gradient (where both are NaN,
+  neither gets any). autograd shares ties equally too; JAX and PyTorch give a tie to one
+  side;
+* ``remainder`` (``mod``) is ``x - floor(x / y) * y``: its derivative is 1 in ``x`` and
+  ``-floor_divide(x, y)`` in ``y``, NumPy's quotient, also at the jumps where ``x / y`` is an
+  integer (there the value is the right-hand limit, and so is the derivative). autograd and
+  JAX take the same;
+* ``hypot`` at ``(0, 0)`` has gradient 0, a subgradient of the norm there, like
+  ``absolute``'s (autograd and PyTorch give NaN, JAX 0.5 to each); ``arctan2`` at ``(0, 0)``
+  is discontinuous and gives NaN, as in autograd and JAX;
+* ``nan_to_num`` passes the gradient where ``x`` is finite and none where it was replaced
+  (autograd's rule);
+* ``sinc`` is smooth everywhere, 0 included: its derivatives of every order are exact there
+  (``sinc''(0) = -pi**2 / 3``), as in JAX (autograd's formula is 0/0 at 0);
+* ``real``, ``imag`` and ``conj`` take real input (complex values are refused, as everywhere):
+  ``real`` and ``conj`` pass the gradient through, ``imag`` is 0 and has gradient 0.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from tinygrad_np.extend import Primitive, broadcast_vjp, implements, shape_of
+from tinygrad_np.extend import Primitive, broadcast_vjp, identity_vjp, implements, shape_of
 from tinygrad_np.tensor import Tensor, stop_gradient
 
 __all__ = [
     "absolute",
     "add",
+    "arccos",
+    "arccosh",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
     "clip",
+    "conj",
+    "conjugate",
     "cos",
+    "cosh",
+    "deg2rad",
+    "degrees",
     "div",
     "exp",
+    "exp2",
     "expm1",
+    "fabs",
+    "fmax",
+    "fmin",
+    "hypot",
+    "imag",
     "log",
     "log1p",
+    "log2",
+    "log10",
+    "logaddexp",
+    "logaddexp2",
     "maximum",
     "minimum",
+    "mod",
     "mul",
+    "nan_to_num",
     "neg",
     "pow",
+    "rad2deg",
+    "radians",
+    "real",
+    "reciprocal",
     "relu",
+    "remainder",
     "sigmoid",
     "sin",
+    "sinc",
+    "sinh",
     "sqrt",
     "square",
     "sub",
+    "tan",
     "tanh",
     "where",
 ]
@@ -187,6 +238,228 @@ cos: Primitive = Primitive(
     doc="Elementwise cosine (radians).",
 )  # fmt: skip
 
+
+# --- trigonometric and hyperbolic functions --------------------------------------------------
+# Derivatives of the inverse functions factor 1 - x**2 as (1 - x)(1 + x): near |x| = 1 the
+# product keeps full relative precision where the difference would lose it.
+
+tan = Primitive(
+    "tan", np.tan, lambda ans, x: (lambda g: g * (1 + ans * ans),), numpy=[np.tan],
+    doc="Elementwise tangent (radians).",
+)  # fmt: skip
+arcsin = Primitive(
+    "arcsin", np.arcsin, lambda ans, x: (lambda g: g / sqrt((1 - x) * (1 + x)),),
+    numpy=[np.arcsin], doc="Elementwise inverse sine (infinite gradient at -1 and 1).",
+)  # fmt: skip
+arccos = Primitive(
+    "arccos", np.arccos, lambda ans, x: (lambda g: -g / sqrt((1 - x) * (1 + x)),),
+    numpy=[np.arccos], doc="Elementwise inverse cosine (infinite gradient at -1 and 1).",
+)  # fmt: skip
+arctan = Primitive(
+    "arctan", np.arctan, lambda ans, x: (lambda g: g / (1 + x * x),), numpy=[np.arctan],
+    doc="Elementwise inverse tangent.",
+)  # fmt: skip
+sinh: Primitive = Primitive(
+    "sinh", np.sinh, lambda ans, x: (lambda g: g * cosh(x),), numpy=[np.sinh],
+    doc="Elementwise hyperbolic sine.",
+)  # fmt: skip
+cosh: Primitive = Primitive(
+    "cosh", np.cosh, lambda ans, x: (lambda g: g * sinh(x),), numpy=[np.cosh],
+    doc="Elementwise hyperbolic cosine.",
+)  # fmt: skip
+# hypot(x, 1), not sqrt(x * x + 1): x * x overflows from |x| ~ 1e154 (float32: 1.8e19).
+arcsinh = Primitive(
+    "arcsinh", np.arcsinh, lambda ans, x: (lambda g: g / hypot(x, 1),), numpy=[np.arcsinh],
+    doc="Elementwise inverse hyperbolic sine.",
+)  # fmt: skip
+arccosh = Primitive(
+    "arccosh", np.arccosh, lambda ans, x: (lambda g: g / sqrt((x - 1) * (x + 1)),),
+    numpy=[np.arccosh], doc="Elementwise inverse hyperbolic cosine (infinite gradient at 1).",
+)  # fmt: skip
+arctanh = Primitive(
+    "arctanh", np.arctanh, lambda ans, x: (lambda g: g / ((1 - x) * (1 + x)),),
+    numpy=[np.arctanh], doc="Elementwise inverse hyperbolic tangent.",
+)  # fmt: skip
+
+
+def _arctan2_vjps(ans: Any, x1: Any, x2: Any) -> tuple[Any, Any]:
+    to_x1, to_x2 = broadcast_vjp(x1, shape_of(ans)), broadcast_vjp(x2, shape_of(ans))
+    radius2 = x1 * x1 + x2 * x2  # 0 at the origin, where arctan2 jumps: 0/0 is NaN there
+    return lambda g: to_x1(g * x2 / radius2), lambda g: to_x2(-g * x1 / radius2)
+
+
+def _hypot_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_x, to_y = broadcast_vjp(x, shape_of(ans)), broadcast_vjp(y, shape_of(ans))
+    at_origin = stop_gradient(ans) == 0
+    if at_origin.any():  # x / ans would be 0 / 0: dividing by 1 makes the gradient 0 there
+        ans = where(at_origin, 1, ans)
+    return lambda g: to_x(g * (x / ans)), lambda g: to_y(g * (y / ans))
+
+
+arctan2 = Primitive(
+    "arctan2", np.arctan2, _arctan2_vjps, numpy=[np.arctan2],
+    doc="Elementwise angle of the point ``(x2, x1)`` (NumPy's argument order), with "
+    "broadcasting; NaN gradient at the origin.",
+)  # fmt: skip
+hypot: Primitive = Primitive(
+    "hypot", np.hypot, _hypot_vjps, numpy=[np.hypot],
+    doc="Elementwise ``sqrt(x**2 + y**2)`` without overflow, with broadcasting; gradient 0 "
+    "at ``(0, 0)``.",
+)  # fmt: skip
+
+# Degrees and radians: Python floats, which keep float32 float32.
+_DEGREES_PER_RADIAN = 180 / math.pi
+rad2deg = Primitive(
+    "rad2deg", np.rad2deg, lambda ans, x: (lambda g: g * _DEGREES_PER_RADIAN,),
+    numpy=[np.rad2deg, np.degrees], doc="Radians to degrees (``np.degrees`` too).",
+)  # fmt: skip
+deg2rad = Primitive(
+    "deg2rad", np.deg2rad, lambda ans, x: (lambda g: g * (1 / _DEGREES_PER_RADIAN),),
+    numpy=[np.deg2rad, np.radians], doc="Degrees to radians (``np.radians`` too).",
+)  # fmt: skip
+degrees, radians = rad2deg, deg2rad
+
+
+# --- sinc, smooth at 0 to every order ------------------------------------------------------
+
+
+def _sinc_derivative(x: Any, *, order: int) -> Any:
+    """The ``order``-th derivative of ``np.sinc`` (``order >= 1``), exact at 0 too.
+
+    With ``t = pi x``, ``sinc(x) = sin(t) / t``. For ``|t| < 3`` the Maclaurin series
+    ``sum_n (-1)**n t**(2n) / (2n + 1)!`` is differentiated term by term (20 terms reach
+    3**40 / 40! ~ 1e-29); further out, Leibniz's rule on ``sin(t) * t**-1`` has no
+    cancellation to speak of. Computed in float64, returned in ``x``'s float dtype.
+    """
+    dtype = np.result_type(x, 1.0)
+    t = np.pi * np.asarray(x, dtype=np.float64)
+    out = np.empty_like(t)
+    near = np.abs(t) < 3.0
+    t_near, t_far = t[near], t[~near]
+    series = np.zeros_like(t_near)
+    first = (order + 1) // 2  # the first term whose power of t survives `order` derivatives
+    for n in range(first, first + 20):
+        power = 2 * n - order
+        series += (-1) ** n * t_near**power / ((2 * n + 1) * math.factorial(power))
+    leibniz = np.zeros_like(t_far)
+    for j in range(order + 1):
+        sine = np.sin(t_far + (order - j) * (np.pi / 2))  # the (order - j)-th derivative of sin
+        leibniz += math.comb(order, j) * sine * (-1) ** j * math.factorial(j) / t_far ** (j + 1)
+    out[near], out[~near] = series, leibniz
+    return (np.pi**order * out).astype(dtype, copy=False)
+
+
+_sinc_derivatives: Primitive = Primitive(
+    "sinc_derivative",
+    _sinc_derivative,
+    lambda ans, x, *, order: (lambda g: g * _sinc_derivatives(x, order=order + 1),),
+)
+sinc = Primitive(
+    "sinc", np.sinc, lambda ans, x: (lambda g: g * _sinc_derivatives(x, order=1),),
+    numpy=[np.sinc],
+    doc="Elementwise ``sin(pi x) / (pi x)`` (1 at 0), differentiable to any order everywhere.",
+)  # fmt: skip
+
+# --- exponentials and logarithms in other bases -----------------------------------------------
+
+_LN2, _LN10 = math.log(2), math.log(10)  # Python floats: they keep float32 float32
+
+exp2: Primitive = Primitive(
+    "exp2", np.exp2, lambda ans, x: (lambda g: g * (ans * _LN2),), numpy=[np.exp2],
+    doc="Elementwise ``2**x``.",
+)  # fmt: skip
+log2 = Primitive(
+    "log2", np.log2, lambda ans, x: (lambda g: g / (x * _LN2),), numpy=[np.log2],
+    doc="Elementwise base-2 logarithm.",
+)  # fmt: skip
+log10 = Primitive(
+    "log10", np.log10, lambda ans, x: (lambda g: g / (x * _LN10),), numpy=[np.log10],
+    doc="Elementwise base-10 logarithm.",
+)  # fmt: skip
+
+
+def _logaddexp_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_x, to_y = broadcast_vjp(x, shape_of(ans)), broadcast_vjp(y, shape_of(ans))
+    return lambda g: to_x(g * exp(x - ans)), lambda g: to_y(g * exp(y - ans))
+
+
+def _logaddexp2_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    to_x, to_y = broadcast_vjp(x, shape_of(ans)), broadcast_vjp(y, shape_of(ans))
+    return lambda g: to_x(g * exp2(x - ans)), lambda g: to_y(g * exp2(y - ans))
+
+
+logaddexp = Primitive(
+    "logaddexp", np.logaddexp, _logaddexp_vjps, numpy=[np.logaddexp],
+    doc="Elementwise ``log(exp(x) + exp(y))`` without overflow, with broadcasting.",
+)  # fmt: skip
+logaddexp2 = Primitive(
+    "logaddexp2", np.logaddexp2, _logaddexp2_vjps, numpy=[np.logaddexp2],
+    doc="Elementwise ``log2(2**x + 2**y)`` without overflow, with broadcasting.",
+)  # fmt: skip
+reciprocal = Primitive(
+    "reciprocal", np.reciprocal, lambda ans, x: (lambda g: -g * (ans * ans),),
+    numpy=[np.reciprocal], doc="Elementwise ``1 / x``.",
+)  # fmt: skip
+fabs = Primitive(
+    "fabs", np.fabs, lambda ans, x: (lambda g: g * np.sign(stop_gradient(x)),), numpy=[np.fabs],
+    doc="Elementwise ``|x|`` of real numbers; its derivative at 0 is taken as 0.",
+)  # fmt: skip
+
+# --- remainder -------------------------------------------------------------------------------
+
+
+def _remainder_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    # x - floor(x / y) * y, with NumPy's own quotient (it rounds x / y exactly as the value
+    # does), a piecewise constant: its derivative is 0 wherever it has one.
+    quotient = np.floor_divide(stop_gradient(x), stop_gradient(y))
+    quotient = quotient.astype(np.result_type(stop_gradient(ans)), copy=False)
+    to_y = broadcast_vjp(y, shape_of(ans))
+    return broadcast_vjp(x, shape_of(ans)), lambda g: to_y(-g * quotient)
+
+
+remainder = Primitive(
+    "remainder", np.remainder, _remainder_vjps, numpy=[np.remainder], methods=["__mod__"],
+    reflected=["__rmod__"],
+    doc="Elementwise ``x mod y`` with the sign of ``y`` (``np.mod``, ``%``), with broadcasting. "
+    "The gradient is 1 for ``x`` and ``-floor(x / y)`` for ``y``, also at the jumps.",
+)  # fmt: skip
+mod = remainder
+
+# --- NaN and infinity, real and imaginary parts ---------------------------------------------
+
+
+def _nan_to_num(
+    x: Any, *, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
+    neginf: float | None = None,
+) -> Any:  # fmt: skip
+    """``x`` with NaN and infinities replaced by finite numbers (NumPy's defaults: 0 and the
+    dtype's largest magnitudes). The gradient flows where ``x`` is finite, and nowhere else.
+    ``copy=False`` is accepted, but a Tensor is never changed in place: the result is new."""
+    return np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _nan_to_num_vjps(ans: Any, x: Any, **replacements: Any) -> tuple[Any]:
+    finite = np.isfinite(stop_gradient(x))
+    return (lambda g: g * finite,)
+
+
+nan_to_num = Primitive("nan_to_num", _nan_to_num, _nan_to_num_vjps, numpy=[np.nan_to_num])
+real = Primitive(
+    "real", np.real, lambda ans, x: (identity_vjp,), numpy=[np.real], properties=["real"],
+    doc="The real part: real input itself (complex numbers are not supported).",
+)  # fmt: skip
+imag = Primitive(
+    "imag", np.imag, lambda ans, x: (lambda g: g * 0,), numpy=[np.imag], properties=["imag"],
+    doc="The imaginary part: zeros for real input, with gradient 0 (complex numbers are "
+    "not supported).",
+)  # fmt: skip
+conj = Primitive(
+    "conj", np.conjugate, lambda ans, x: (identity_vjp,), numpy=[np.conjugate],
+    methods=["conj", "conjugate"],
+    doc="The complex conjugate: real input itself (complex numbers are not supported).",
+)  # fmt: skip
+conjugate = conj
+
 # --- maximum, minimum, clip, where ---------------------------------------------------------
 
 
@@ -232,6 +505,35 @@ def maximum(x: Any, y: Any) -> Any:
 def minimum(x: Any, y: Any) -> Any:
     """Elementwise minimum with broadcasting; ties as in :func:`maximum`."""
     return _minimum(x, y, tie_share=_tie_share(x, y))
+
+
+def _beats_nan(compare: Any) -> Any:
+    """``compare``, where also a number beats a NaN (fmax and fmin ignore NaNs)."""
+    return lambda a, b: compare(a, b) | (np.isnan(b) & ~np.isnan(a))
+
+
+_fmax = Primitive(
+    "fmax", lambda x, y, *, tie_share: np.fmax(x, y),
+    _pairwise_extremum_vjps(_beats_nan(np.greater)),
+)  # fmt: skip
+_fmin = Primitive(
+    "fmin", lambda x, y, *, tie_share: np.fmin(x, y), _pairwise_extremum_vjps(_beats_nan(np.less))
+)
+
+
+@implements(np.fmax)
+def fmax(x: Any, y: Any) -> Any:
+    """Elementwise maximum ignoring NaNs, with broadcasting; ties as in :func:`maximum`.
+
+    Where one argument is NaN the result is the other one, and so is the gradient's path.
+    """
+    return _fmax(x, y, tie_share=_tie_share(x, y))
+
+
+@implements(np.fmin)
+def fmin(x: Any, y: Any) -> Any:
+    """Elementwise minimum ignoring NaNs, with broadcasting; ties as in :func:`maximum`."""
+    return _fmin(x, y, tie_share=_tie_share(x, y))
 
 
 def _clip_vjps(ans: Any, x: Any, *, lo: Any, hi: Any) -> tuple[Any]:
