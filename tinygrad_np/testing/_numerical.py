@@ -25,7 +25,13 @@ import numpy as np
 from tinygrad_np.tensor import stop_gradient
 from tinygrad_np.testing._arguments import Arguments
 
-__all__ = ["DEFAULT_EPS", "central_differences", "directional_difference", "numerical_grad"]
+__all__ = [
+    "DEFAULT_EPS",
+    "central_differences",
+    "directional_difference",
+    "numerical_grad",
+    "one_sided_difference",
+]
 
 DEFAULT_EPS = 1e-5
 
@@ -90,6 +96,32 @@ def directional_difference(
     plus = vector_fn([x + h * v for x, v in zip(center, direction, strict=True)])
     minus = vector_fn([x - h * v for x, v in zip(center, direction, strict=True)])
     return [(p - m) / (2 * h) for p, m in zip(plus, minus, strict=True)]
+
+
+def one_sided_difference(
+    vector_fn: Callable[[list[Array]], list[Array]],
+    leaves: Sequence[Array],
+    at_center: list[Array],
+    direction: Sequence[Array],
+    eps: float,
+    side: int,
+) -> list[Array]:
+    """The derivative of ``F`` along ``side * direction`` from one side only, with ``F(x)``
+    given as ``at_center``: Richardson's ``2 D(h/2) - D(h)`` of ``D(s) = (F(x + s v) -
+    F(x)) / s``, error O(h^2). It never looks at the other side of ``x``, so it is right
+    when a kink of ``F`` lies within the step on that other side. Steps as in
+    :func:`directional_difference`.
+    """
+    center = [np.asarray(leaf, dtype=np.float64) for leaf in leaves]
+    scale = max([1.0, *(float(np.max(np.abs(x))) for x in center if x.size)])
+    h = side * eps * scale
+
+    def forward(step: float) -> list[Array]:
+        moved = vector_fn([x + step * v for x, v in zip(center, direction, strict=True)])
+        return [(m - c) / step for m, c in zip(moved, at_center, strict=True)]
+
+    coarse, fine = forward(h), forward(h / 2)
+    return [2 * b - a for a, b in zip(coarse, fine, strict=True)]
 
 
 def numerical_grad(f: Callable[..., Any], args: Any, eps: float | None = None) -> Any:
