@@ -244,26 +244,48 @@ def check_grads(
     ``check_grads(f, (x,))``. Integer data (labels) does not belong in ``args``:
     close over it, ``check_grads(lambda p: loss(p, X, y), (params,))``.
 
-    ``f`` may return any pytree of float arrays. The engine's vector-Jacobian
-    product with a random cotangent (``tg.vjp``; the plain gradient for a scalar
-    output) must match central differences computed in float64: float32 inputs are
-    promoted exactly for the numerical side, so the comparison measures the
-    engine's float32 rounding, and the default tolerance reflects it (see
-    :func:`default_tolerance`). With ``order=2`` the first-order check runs, and
-    then, along ``num_directions`` random directions ``v``, the engine's
-    Hessian-vector product must match the central difference of the engine's
-    float64 gradient along ``v``.
+    ``f`` may return any pytree of float arrays. ``modes`` names what is checked:
+    ``"rev"``, the engine's vector-Jacobian products with random cotangents (the
+    gradient, for a scalar output), and ``"fwd"``, its Jacobian-vector products (the
+    default is both, as in JAX). The reference is always central differences of ``f`` in
+    float64: float32 inputs are promoted exactly for the numerical side, so the
+    comparison measures the engine's float32 rounding, and the default tolerance
+    reflects it (see :func:`default_tolerance`).
+
+    ``method`` chooses how first order is compared:
+
+    * ``"elementwise"``: every element of the VJP against its own central difference
+      (two evaluations of ``f`` per input element), and JVPs along ``num_directions``
+      (default 2) random directions output element by output element. Exact, and slow
+      for large inputs.
+    * ``"projection"``: ``num_directions`` (default 15) random projections ``<v, J u>``,
+      four evaluations of ``f`` each, re-measured at smaller steps before a mismatch
+      counts (so kinks crossed by the step are not false alarms), then localized by
+      bisection to the element whose derivative is wrong. What it can miss, and with
+      what probability, is stated in ``tinygrad_np.testing._projections``: a VJP off by
+      a relative ``10 * rtol`` everywhere escapes 15 directions with probability below
+      1e-6; an error in a few of n elements is diluted by about sqrt(n).
+    * ``"auto"`` (default): elementwise up to 50 input elements, where it is as cheap,
+      projections above.
+
+    With ``order=2`` the first-order check runs, then along ``num_directions`` (default
+    2) random directions ``u`` the engine's Hessian-vector products (reverse over
+    reverse for ``"rev"``, forward over reverse for ``"fwd"``) must match, element by
+    element, the float64 difference of the engine's own gradient along ``u``; a
+    mismatch is re-measured from each side of the input and at smaller steps, since a
+    kink makes the gradient jump.
 
     An element passes when ``|engine - reference| <= atol + rtol * |reference|``;
     ``rtol`` and ``atol`` default to :func:`default_tolerance` of the least precise
     dtype among inputs and outputs, ``eps`` (the relative step) to 1e-5. ``seed``
-    fixes the random cotangent and directions. ``modes`` names what is checked:
-    ``"rev"`` (the VJP, then reverse-over-reverse HVPs) and/or ``"fwd"`` (JVPs along
-    ``num_directions`` random directions against directional differences of ``f``,
-    then forward-over-reverse HVPs).
+    fixes the random cotangents and directions. Inputs exactly at a kink (a ``relu``
+    input of exactly 0, a tie in a ``max``) have no derivative for the differences to
+    confirm: keep inputs off kinks (``tinygrad_np.testing.strategies``' ``min_magnitude``
+    and ``min_gap``).
 
     Raises AssertionError naming the leaf (``argument 0['W1']``), the element
-    index of the worst mismatch, both values and the tolerance; a VJP that fails
+    index of the worst (elementwise) or localized (projection) mismatch, both values
+    and the tolerance; a VJP that fails
     outright (e.g. returns a wrong shape) is reported as AssertionError too.
     ValueError or TypeError mean the check itself was misused.
     """

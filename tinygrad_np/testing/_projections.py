@@ -20,10 +20,11 @@ two is the allowed difference. Forward mode's ``<v, J u>`` is held to the same b
 
 What it misses. A wrong gradient ``w + e`` is caught along one direction unless
 ``|<e, u>|`` falls below the allowed difference. With ``e`` spread like the gradient
-(``|e_i| = r |w_i|``, a VJP off by a relative ``r``), that needs a standard normal below
-``SIGMAS * rtol / r`` in absolute value: for ``r = 10 rtol`` a chance of 0.38 per
-direction, so ``DEFAULT_DIRECTIONS`` = 15 directions miss it with probability < 1e-6, and
-larger errors far less often. An error confined to a few of ``n`` elements is diluted:
+(``|e_i| = r |w_i|``, a VJP off by a relative ``r``) and ``atol`` small against
+``rtol |w_i|``, that needs a standard normal below ``SIGMAS * rtol / r`` in absolute
+value: for ``r = 10 rtol`` a chance of 0.38 per direction, so ``DEFAULT_DIRECTIONS`` = 15
+directions miss it with probability < 1e-6, and larger errors far less often. An error
+confined to a few of ``n`` elements is diluted:
 one element wrong by ``|e_i|`` is seen only when ``|e_i u_i|`` clears the bound over all
 ``n`` terms, about ``SIGMAS * rtol * |w|`` (for a dense gradient, roughly ``|w_i| *
 SIGMAS * rtol * sqrt(n)``). The per-element method has no such dilution.
