@@ -334,6 +334,13 @@ def test_a_window_holding_nan_is_nan_and_its_last_nan_gets_the_gradient():
     assert np.array_equal(grad, [[[[0.0, 0.0], [1.0, 0.0]]]])
 
 
+def test_an_infinite_cotangent_reaches_only_the_chosen_element():
+    x = np.array([[[[1.0, 4.0], [2.0, 3.0]]]])
+    _, vjp_fn = tg.vjp(lambda x: tg.nn.max_pool2d(x, 2), x)
+    (grad,) = vjp_fn(np.full((1, 1, 1, 1), np.inf))
+    assert np.array_equal(grad, [[[[0.0, np.inf], [0.0, 0.0]]]])  # not inf * 0 = nan
+
+
 def test_overlapping_windows_add_their_gradients():
     x = np.arange(16.0).reshape(1, 1, 4, 4)  # the maximum of every 3x3 window is its corner
     grad = tg.grad(lambda x: tg.sum(tg.nn.avg_pool2d(x, 3, 1)))(x)

@@ -375,13 +375,23 @@ def _offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> Iterator[tuple[int, An
             yield i * kernel[1] + j, (slice(None), slice(None), rows, cols)
 
 
-def _zeros_laid_out_like(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
-    """Zeros of the (N, C, H, W) ``shape``, batch-last in memory when ``like`` is, so that
-    strided additions of ``like`` run along its contiguous axis."""
-    strides = np.asarray(like).strides
-    if len(strides) == 4 and strides[0] == min(strides) and shape[0] > 1:
-        return _batch_last_to_nchw(np.zeros((*shape[1:], shape[0]), dtype), np.dtype(dtype))
-    return np.zeros(shape, dtype)
+def _zeros_laid_out_like(like: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """Zeros of ``shape`` whose axes lie in memory in the order of ``like``'s (batch-last
+    for a batch-last ``like``): elementwise work on arrays laid out alike runs along their
+    contiguous axis, while mixed layouts make NumPy step through memory element by element
+    (20-40 times slower for a (128, 32, 12, 12) pooling)."""
+    outermost_first = sorted(range(len(shape)), key=lambda axis: -like.strides[axis])
+    zeros = np.zeros([shape[axis] for axis in outermost_first], dtype)
+    return zeros.transpose(np.argsort(outermost_first))
+
+
+def _laid_out_like(like: Any, x: Any) -> Any:
+    """``x`` (of ``like``'s shape) in ``like``'s memory layout: itself, or a copy."""
+    if x.strides == like.strides or x.size <= 1:
+        return x
+    copy = _zeros_laid_out_like(like, x.shape, x.dtype)
+    copy[...] = x
+    return copy
 
 
 def _windows(x: Any, kernel: Pair, stride: Pair) -> list[Any]:
@@ -403,13 +413,16 @@ def _max_choice(x: Any, ans: Any, kernel: Pair, stride: Pair) -> Any:
     """Which kernel offset each window's maximum came from: the first maximal element in
     row-major order within the window, and where a window holds NaN, its last NaN
     (PyTorch's rule on the CPU)."""
-    dtype = np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
-    choice = np.zeros(ans.shape, dtype)
-    offsets = list(_offsets(kernel, stride, ans.shape[2:]))
-    for k, index in reversed(offsets):  # the earliest offset is written last
-        np.copyto(choice, k, where=x[index] == ans)
+    dtype = np.dtype(np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
+    choice = np.zeros_like(ans, dtype)  # in ans's (and x's) memory layout
+    first, *others = _offsets(kernel, stride, ans.shape[2:])
+    taken = x[first[1]] == ans  # offset 0 (choice 0) where it is maximal
+    for k, index in others:
+        first_here = np.greater(x[index] == ans, taken)  # maximal here and not before
+        choice += first_here * dtype.type(k)  # (boolean arithmetic: masked copies are slower)
+        taken |= first_here
     if np.isnan(ans).any():
-        for k, index in offsets:
+        for k, index in [first, *others]:
             np.copyto(choice, k, where=np.isnan(x[index]))
     return choice
 
@@ -418,23 +431,29 @@ def _window_scatter_forward(
     g: Any, *, choice: Any, kernel: Pair, stride: Pair, shape: tuple[int, ...]
 ) -> Any:
     """Zeros of ``shape`` with each ``g[n, c, p, q]`` added at its window's chosen element."""
-    dx = _zeros_laid_out_like(shape, np.result_type(g), g)
+    g = _laid_out_like(choice, g)  # the layout of choice, and of the x it was chosen from
+    dx = _zeros_laid_out_like(choice, shape, np.result_type(g))
     overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
+    # g times the 0/1 mask of each offset is 6 times faster than selecting with np.where,
+    # and equal to it where g is finite (inf * 0 would be nan where no gradient goes).
+    finite = bool(np.isfinite(g).all())
     for k, index in _offsets(kernel, stride, g.shape[2:]):
         chosen = choice == k
-        if overlapping:  # an element can be chosen by several windows: add
+        if not finite:
             dx[index] += np.where(chosen, g, 0)
+        elif overlapping:  # an element can be chosen by several windows: add
+            dx[index] += g * chosen
         else:
-            np.copyto(dx[index], g, where=chosen)
+            np.multiply(g, chosen, out=dx[index])
     return dx
 
 
 def _window_gather_forward(h: Any, *, choice: Any, kernel: Pair, stride: Pair) -> Any:
     """``out[n, c, p, q]`` = ``h`` at window (p, q)'s chosen element: the transpose of
     :func:`_window_scatter_forward`."""
-    out = np.zeros_like(choice, dtype=np.result_type(h))
+    out = np.zeros_like(choice, dtype=np.result_type(h))  # choice's layout
     for k, index in _offsets(kernel, stride, choice.shape[2:]):
-        np.copyto(out, h[index], where=choice == k)
+        out += np.where(choice == k, h[index], 0)
     return out
 
 
@@ -484,7 +503,7 @@ def _window_spread_forward(
     (p, q): the transpose of :func:`_window_mean_forward`."""
     dtype, work = _compute_dtype(g)
     scaled = np.divide(g, divisor, dtype=work)
-    dx = _zeros_laid_out_like(shape, work, g)
+    dx = _zeros_laid_out_like(scaled, shape, work)
     for _, index in _offsets(kernel, stride, g.shape[2:]):
         dx[index] += scaled
     return dx.astype(dtype, copy=False)
