@@ -218,3 +218,26 @@ def first_layer_weights(weights: np.ndarray[Any, Any], path: str | os.PathLike[s
     ax.set_title(f"First-layer weights of the {units} hidden units, one 28x28 tile per unit")
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight (blue negative, red positive)")
     _save(fig, path)
+
+
+def conv_filters(weights: np.ndarray[Any, Any], path: str | os.PathLike[str]) -> None:
+    """A convolution's filters (out, in, kh, kw), one tile per output channel (the sum over
+    input channels, which for a first layer on greyscale images is the filter itself),
+    8 per row, blue < 0 < red on one scale."""
+    filters = weights.sum(axis=1)
+    count, kh, kw = filters.shape
+    columns = min(8, count)
+    rows = -(-count // columns)
+    limit = float(np.max(np.abs(filters))) or 1.0
+    mosaic = np.full((rows * (kh + 1) - 1, columns * (kw + 1) - 1), np.nan)
+    for i in range(count):
+        top, left = (kh + 1) * (i // columns), (kw + 1) * (i % columns)
+        mosaic[top : top + kh, left : left + kw] = filters[i]
+    fig = Figure(figsize=(columns * 0.9 + 1.5, rows * 0.9 + 0.8))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    cmap = colormaps["bwr"].with_extremes(bad="white")
+    image = ax.imshow(mosaic, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_title(f"First-layer filters: {count} of {kh}x{kw}, one tile per filter")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight (blue negative, red positive)")
+    _save(fig, path)

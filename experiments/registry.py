@@ -10,7 +10,10 @@
 * ``forward(params, x)``: logits (N, 10); ``probabilities(params, x)``: softmax of them;
 * optionally ``RECIPE``, a dict overriding ``train.py``'s defaults (``epochs``, ``lr``,
   ``batch_size``, ``lr_decay``, ``max_shift``) for this model, and ``plots(params, out)``,
-  which saves model-specific figures into the run directory and returns their file names.
+  which saves model-specific figures into the run directory and returns their file names;
+* optionally ``TRAINING_KEYS = True``: then ``forward(params, x, key)`` is the training-time
+  network (dropout) and ``train.py`` passes it a random key per batch, drawn from the run's
+  generator (so that runs stay reproducible and resumable).
 
 Register a new model by adding its module here.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODELS = {"mlp": "experiments.model"}
+MODELS = {"mlp": "experiments.model", "cnn": "experiments.cnn"}
 DEFAULT_MODEL = "mlp"
 
 

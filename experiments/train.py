@@ -84,8 +84,10 @@ class Interrupted(Exception):
     """Ctrl-C stopped the run; the message says where and how to continue."""
 
 
-def loss_and_logits(params: Any, x: Any, labels: Any, net: ModuleType) -> tuple[Any, Any]:
-    logits = net.forward(params, x)
+def loss_and_logits(
+    params: Any, x: Any, labels: Any, net: ModuleType, key: Any = None
+) -> tuple[Any, Any]:
+    logits = net.forward(params, x) if key is None else net.forward(params, x, key)
     return tg.nn.cross_entropy(logits, labels), logits
 
 
@@ -142,6 +144,7 @@ def train_epoch(
     loss and accuracy."""
     order = rng.permutation(len(images))
     batch_size, max_shift = config["batch_size"], config["max_shift"]
+    training_keys = getattr(net, "TRAINING_KEYS", False)
     total_loss = total_correct = 0.0
     seen = 0
     batches = range(0, len(images), batch_size)
@@ -150,7 +153,10 @@ def train_epoch(
         for start in bar:
             batch = order[start : start + batch_size]
             digits = random_shifts(images[batch], max_shift, rng) if max_shift else images[batch]
-            (loss, logits), grads = loss_and_grads(params, net.inputs(digits), labels[batch], net)
+            key = tg.random.key(int(rng.integers(2**63))) if training_keys else None
+            (loss, logits), grads = loss_and_grads(
+                params, net.inputs(digits), labels[batch], net, key
+            )
             updates, opt_state = opt.update(grads, opt_state, params)
             params = optim.apply_updates(params, updates)
             total_loss += float(loss) * len(batch)

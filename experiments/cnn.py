@@ -1,0 +1,88 @@
+"""A small convolutional network for MNIST: two convolutions, two dense layers.
+
+    image (1, 28, 28)
+    conv 5x5, 32 filters -> ReLU -> max pool 2x2      (32, 12, 12)
+    conv 5x5, 64 filters -> ReLU -> max pool 2x2      (64, 4, 4)
+    dense 1024 -> 128 -> ReLU -> dropout 0.5
+    dense 128 -> 10 (logits)
+
+184,586 parameters, in PyTorch's layouts: convolution weights (out, in, kh, kw), dense
+weights (in, out). ``forward(params, x)`` is the network at evaluation time;
+``forward(params, x, key)`` applies dropout with that random key, as in training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+import tinygrad_np as tg
+
+DESCRIPTION = "convolutional network (2 conv + 2 dense layers)"
+PARAM_SHAPES = {
+    "conv1_w": (32, 1, 5, 5),
+    "conv1_b": (32,),
+    "conv2_w": (64, 32, 5, 5),
+    "conv2_b": (64,),
+    "dense1_w": (1024, 128),
+    "dense1_b": (128,),
+    "dense2_w": (128, 10),
+    "dense2_b": (10,),
+}
+DROPOUT = 0.5
+TRAINING_KEYS = True  # train.py passes a random key per batch (for dropout)
+# Adam from 2e-3, decaying by 0.8 per epoch, digits moved by up to 2 pixels, 12 epochs.
+# Chosen on a validation split (the last 10000 training digits), not on the test set.
+RECIPE = {"epochs": 12, "lr": 2e-3, "lr_decay": 0.8, "max_shift": 2}
+
+Params = dict[str, Any]
+
+
+def inputs(images: Any) -> Any:
+    """Float images (N, 28, 28) -> the one-channel batch (N, 1, 28, 28) the network reads."""
+    return images.reshape(len(images), 1, *images.shape[1:])
+
+
+def init_params(rng: np.random.Generator, dtype: npt.DTypeLike = np.float32) -> Params:
+    """He-normal weights (std sqrt(2 / fan_in), suited to ReLU) and zero biases."""
+    params = {}
+    for name, shape in PARAM_SHAPES.items():
+        if name.endswith("_w"):
+            fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+            params[name] = (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(dtype)
+        else:
+            params[name] = np.zeros(shape, dtype)
+    return params
+
+
+def zeros_params(dtype: npt.DTypeLike = np.float32) -> Params:
+    """All-zero parameters: the template that ``checkpoint.load(like_params=...)`` checks."""
+    return {name: np.zeros(shape, dtype) for name, shape in PARAM_SHAPES.items()}
+
+
+def forward(params: Params, x: Any, key: Any = None) -> Any:
+    """Logits (N, 10) for images ``x`` (N, 1, 28, 28); dropout only when given a ``key``."""
+    h = tg.nn.max_pool2d(tg.relu(tg.nn.conv2d(x, params["conv1_w"], params["conv1_b"])), 2)
+    h = tg.nn.max_pool2d(tg.relu(tg.nn.conv2d(h, params["conv2_w"], params["conv2_b"])), 2)
+    h = tg.relu(tg.nn.linear(h.reshape(len(h), -1), params["dense1_w"], params["dense1_b"]))
+    if key is not None:
+        h = tg.nn.dropout(h, DROPOUT, key)
+    return tg.nn.linear(h, params["dense2_w"], params["dense2_b"])
+
+
+def probabilities(params: Params, x: Any, batch_size: int = 1000) -> Any:
+    """Softmax class probabilities (N, 10), computed ``batch_size`` images at a time (the
+    first layer's activations of 1000 images take 74 MB in float32)."""
+    return np.concatenate(
+        [tg.softmax(forward(params, x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    )
+
+
+def plots(params: Params, out: Any) -> list[str]:
+    """The network's own figure: its 32 first-layer filters."""
+    from experiments import plots as figures  # matplotlib only when plotting
+
+    figures.conv_filters(params["conv1_w"], out / "first_layer_filters.png")
+    return ["first_layer_filters.png"]

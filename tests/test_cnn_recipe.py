@@ -1,0 +1,102 @@
+"""The convolutional network's recipe (``train.py --model cnn``) end to end, on tiny subsets:
+the MLP's pipeline (metrics, plots, checkpoints, resume, bit-identical reruns) and
+``predict.py`` on whichever model a checkpoint holds. No run here trains beyond a few
+hundred digits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinygrad_np as tg
+from experiments import cnn, predict, registry, runs, train
+from tinygrad_np import checkpoint
+
+TINY = ["--model", "cnn", "--limit", "256"]
+
+
+def params_of(run: Path) -> dict[str, Any]:
+    return checkpoint.load(run / runs.CHECKPOINT, like_params=cnn.zeros_params()).params
+
+
+def without_times(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in h.items() if not k.endswith("_s")} for h in history]
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory: pytest.TempPathFactory) -> train.Result:
+    out = tmp_path_factory.mktemp("runs")
+    return train.run_training([*TINY, "--epochs", "1", "--out", str(out)])
+
+
+def test_the_cnn_is_a_registered_model_with_its_own_recipe() -> None:
+    assert registry.get("cnn") is cnn
+    config = train.recipe("cnn")
+    assert {k: config[k] for k in cnn.RECIPE} == cnn.RECIPE
+    assert sum(np.prod(shape) for shape in cnn.PARAM_SHAPES.values()) == 184_586
+
+
+def test_a_trial_run_writes_metrics_checkpoint_and_plots_with_the_filters(
+    trial: train.Result,
+) -> None:
+    metrics = json.loads((trial.run / runs.METRICS).read_text())
+    assert metrics["config"]["model"] == "cnn" and not metrics["full_run"]
+    assert 0 <= metrics["final_test_accuracy"] <= 1
+    params = params_of(trial.run)
+    assert all(p.dtype == np.float32 for p in params.values())
+    for name in ("training_curves.png", "confusion_matrix.png", "first_layer_filters.png"):
+        assert (trial.run / name).stat().st_size > 5000, name
+
+
+def test_same_seed_gives_the_same_network_bit_for_bit(tmp_path: Path) -> None:
+    a, b = (
+        train.run_training([*TINY, "--epochs", "2", "--no-plots", "--out", str(tmp_path)])
+        for _ in range(2)
+    )
+    assert without_times(a.metrics["epochs"]) == without_times(b.metrics["epochs"])
+    for name, value in params_of(a.run).items():
+        np.testing.assert_array_equal(value, params_of(b.run)[name])
+
+
+def test_resuming_gives_the_same_network_as_not_stopping(tmp_path: Path) -> None:
+    # Dropout's keys come from the run's generator, whose state the checkpoint keeps.
+    args = [*TINY, "--no-plots", "--out", str(tmp_path)]
+    straight = train.run_training([*args, "--epochs", "2"])
+    stopped = train.run_training([*args, "--epochs", "1"])
+    resumed = train.run_training(["--resume", str(stopped.run), "--epochs", "2", "--no-plots"])
+    assert without_times(resumed.metrics["epochs"]) == without_times(straight.metrics["epochs"])
+    for name, value in params_of(straight.run).items():
+        np.testing.assert_array_equal(value, params_of(resumed.run)[name])
+
+
+def test_dropout_acts_only_when_the_forward_pass_is_given_a_key() -> None:
+    params = cnn.init_params(np.random.default_rng(0))
+    x = np.random.default_rng(1).random((4, 1, 28, 28)).astype(np.float32)
+    evaluation = cnn.forward(params, x)
+    assert np.array_equal(evaluation, cnn.forward(params, x))
+    assert evaluation.dtype == np.float32 and evaluation.shape == (4, 10)
+    key = tg.random.key(0)
+    training = cnn.forward(params, x, key)
+    assert np.array_equal(training, cnn.forward(params, x, key))
+    assert not np.allclose(training, evaluation)
+
+
+def test_predict_rebuilds_the_cnn_from_its_checkpoint(
+    trial: train.Result, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    model = predict.load_model(trial.run)
+    assert model.net is cnn and "convolutional network" in model.description
+    page = Image.new("L", (100, 100), 255)
+    page.paste(0, (45, 10, 55, 90))  # a "1"
+    page.save(tmp_path / "one.png")
+    assert predict.main([str(tmp_path / "one.png"), "--checkpoint", str(trial.run)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{tmp_path / 'one.png'}: ") and "convolutional network" in err
+    ranking = predict.classify(model, np.zeros((28, 28), np.float32))
+    assert len(ranking) == 3 and sum(p for _, p in ranking) <= 1 + 1e-6
