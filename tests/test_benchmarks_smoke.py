@@ -145,3 +145,60 @@ def test_overhead_replay_is_the_engines_array_work_exactly(dtype: str) -> None:
     times = measure(rounds=1, steps=2, source="synthetic")
     assert set(times) == {"numpy", "tinygrad_np", "replay"}
     assert all(len(t) == 1 and t[0] > 0 for t in times.values())
+
+
+def test_cnn_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "cnn.py"),
+        "--contenders=tinygrad_np",
+        "--data=synthetic",
+        "--n-train=256",
+        "--n-test=128",
+        "--repeats=1",
+        "--extra-rounds=0",
+        "--settle=0",
+        "--wait-quiet=0",
+        f"--out={tmp_path}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| epoch |" in proc.stdout and "| conv2 backward |" in proc.stdout
+    res = json.loads((tmp_path / "latest-cnn.json").read_text())
+    r = res["results"]["tinygrad_np"]
+    assert r["status"] == "ok", r.get("reason")
+    assert set(r["measurements"]) == {
+        "epoch",
+        "conv1 forward",
+        "conv1 backward",
+        "conv2 forward",
+        "conv2 backward",
+    }
+    assert all(m["time"]["median"] > 0 for m in r["measurements"].values())
+    assert r["memory"]["extra_mib"] is None or r["memory"]["extra_mib"] >= 0
+    assert 0 <= r["warmup"]["accuracy"] <= 1
+
+
+def test_the_cnn_contenders_compute_the_same_network() -> None:
+    pytest.importorskip("torch")
+    from benchmarks import cnn
+
+    data = common.prepare("float32", "synthetic", n_train=256, n_test=64)
+    x, y = data.x_train.reshape(-1, 1, 28, 28), data.y_train
+    ours, theirs = (cnn.make(name, x, y) for name in ("tinygrad_np", "torch"))
+    x_test = data.x_test.reshape(-1, 1, 28, 28)
+    # Same parameters, evaluation mode (no dropout): the same predictions.
+    assert ours.accuracy(x_test, data.y_test) == theirs.accuracy(x_test, data.y_test)
+    for name, (x_shape, w_shape) in {n: (a, b) for n, a, b in cnn.LAYERS}.items():
+        rng = np.random.default_rng(0)
+        args = (
+            rng.standard_normal((2, *x_shape[1:])).astype(np.float32),
+            rng.standard_normal(w_shape).astype(np.float32),
+            rng.standard_normal(w_shape[0]).astype(np.float32),
+        )
+        (our_forward, our_backward), (their_forward, their_backward) = (
+            c.layer(*args) for c in (ours, theirs)
+        )
+        np.testing.assert_allclose(our_forward(), their_forward().numpy(), rtol=1e-4, atol=1e-4)
+        for mine, its in zip(our_backward(), their_backward(), strict=True):
+            np.testing.assert_allclose(mine, its.numpy(), rtol=1e-4, atol=1e-3, err_msg=name)
