@@ -97,6 +97,13 @@ class Tape:
     def __iter__(self) -> Iterator[OpRecord]:
         return iter(self.ops)
 
+    def to_dot(self) -> Any:
+        """This tape as a ``graphviz.Digraph`` (see :meth:`Listing.to_dot`); needs the
+        optional ``graphviz`` package."""
+        if self.log is None:
+            raise ValueError("this tape was not made with log=True; use tg.trace to get one")
+        return self.log.to_dot()
+
     def __str__(self) -> str:
         return str(self.log) if self.log is not None else f"Tape: {len(self)} ops (not logged)"
 
