@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import numpy as np
 
 import tinygrad_np as tg
-from tinygrad_np.datasets import mnist
+from tinygrad_np.datasets import DatasetError, mnist
 
 # --- the tutorial's code ------------------------------------------------------------------
 
@@ -72,12 +72,19 @@ def loss(params: dict[str, Any], X: Any, Y: Any) -> Any:
     return categorical_cross_entropy(Y, forward(params, X)[3])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python experiments/tutorial_unchanged.py", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--batch", type=int, default=256, help="number of training images")
-    batch = parser.parse_args().batch
+    batch = parser.parse_args(argv).batch
+    if not 1 <= batch <= 60_000:
+        parser.error(f"--batch must lie in [1, 60000] (the training set), got {batch}")
 
-    images, labels, _, _ = mnist()
+    try:
+        images, labels, _, _ = mnist()
+    except (DatasetError, OSError) as e:
+        parser.exit(2, f"error: cannot read MNIST: {e}\n")
     X = images[:batch].reshape(batch, -1) / 255.0
     Y = np.eye(10)[labels[:batch]]
     rng = np.random.default_rng(0)  # the tutorial's initialisation: small weights, zero biases

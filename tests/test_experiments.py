@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import tinygrad_np as tg
-from experiments import model, predict, runs, train, tutorial
+from experiments import model, predict, runs, train, tutorial, tutorial_unchanged
 from tinygrad_np import checkpoint
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -296,29 +296,67 @@ def test_hand_derived_backprop_equals_tg_gradients() -> None:
 
 
 @pytest.fixture(scope="module")
-def tutorial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def tutorial_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, Any], str]:
     out = tmp_path_factory.mktemp("tutorial")
-    return out, tutorial.main(["--iterations", "5", "--out", str(out)])
+    with pytest.MonkeyPatch.context() as patch:
+        printed: list[str] = []
+        patch.setattr("builtins.print", lambda *a, **k: printed.append(" ".join(map(str, a))))
+        results = tutorial.run_tutorial(["--iterations", "6", "--out", str(out)])
+    return out, results, "\n".join(printed)
 
 
-def test_tutorial_runs_agree_and_report(tutorial_run: tuple[Path, dict[str, Any]]) -> None:
-    out, results = tutorial_run
+def test_tutorial_runs_agree_and_report(tutorial_run: tuple[Path, dict[str, Any], str]) -> None:
+    out, results, printed = tutorial_run
     assert json.loads((out / "results.json").read_text()) == results
-    assert results["iterations"] == 5
+    assert results["iterations"] == 6
     assert results["reported_test_accuracy"] == 0.9747
-    # Five steps from the same start with gradients equal to a few ulps: weights of size ~0.03
+    # Six steps from the same start with gradients equal to a few ulps: weights of size ~0.03
     # agree to ~1e-16 each step; 1e-12 leaves room while catching any real divergence.
     assert max(results["max_abs_weight_difference"].values()) < 1e-12
     assert results["test_accuracy_hand"] == results["test_accuracy_tg"]
-    assert 0.2 < results["test_accuracy_hand"] < 0.9  # five steps: learning, far from done
+    assert 0.2 < results["test_accuracy_hand"] < 0.9  # six steps: learning, far from done
+    # The tutorial's 97.47% is for its 2000 iterations: a shorter run does not print it.
+    assert "Test accuracy, tg.value_and_grad:" in printed
+    assert "97.47" not in printed and "reports" not in printed
+
+
+def test_the_tutorial_states_its_pace(tutorial_run: tuple[Path, dict[str, Any], str]) -> None:
+    assert re.search(r"\d+\.\d\d s per iteration: about \d+ min for this run's 6 iterations",
+                     tutorial_run[2])  # fmt: skip
 
 
 @pytest.mark.parametrize("name", TUTORIAL_PLOTS)
-def test_tutorial_plots_are_written(tutorial_run: tuple[Path, dict[str, Any]], name: str) -> None:
+def test_tutorial_plots_are_written(
+    tutorial_run: tuple[Path, dict[str, Any], str], name: str
+) -> None:
     assert_nontrivial_png(tutorial_run[0] / name)
 
 
-def test_tutorial_rejects_a_nonpositive_iteration_count(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        tutorial.main(["--iterations", "0"])
-    assert "--iterations must be at least 1" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--iterations", "0"], "--iterations must be at least 1, got 0"),
+        (["--threads", "0"], "--threads must be at least 1, got 0"),
+        (["--out", "README.md/x"], "cannot create the output directory README.md/x"),
+    ],
+)
+def test_tutorial_rejects_a_bad_command_line_in_one_line(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(REPOSITORY)
+    assert tutorial.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+
+
+def test_tutorial_unchanged_rejects_a_bad_batch(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        tutorial_unchanged.main(["--batch", "-5"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "--batch must lie in [1, 60000]" in err and "Traceback" not in err
