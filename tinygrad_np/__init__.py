@@ -5,6 +5,28 @@ give its gradient, recorded on a tape and swept backwards. NumPy functions calle
 Tensors (``np.exp``, ``np.dot``, ``np.sum``, ...) run as these ops, so a forward pass
 written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``).
 
+At the top level (``import tinygrad_np as tg``):
+
+* transforms: ``grad``, ``value_and_grad``, ``vjp``, ``hvp``, ``jvp``, ``linearize``,
+  ``jacfwd``, ``jacrev`` (``jacobian``), ``hessian``, ``trace`` (the tape, printable and
+  drawable with ``.to_dot()``), ``custom_vjp``, ``stop_gradient``, ``debug_checks``;
+* the ops, as functions (``tg.exp``, ``tg.sum(x, axis=1)``, ``tg.matmul``, ...), NumPy
+  functions on Tensors and Tensor operators and methods;
+* ``Tensor``, ``Tape`` and the pytree functions ``tree_map``, ``tree_flatten``, ...
+
+The modules, each with its own ``help()``:
+
+* ``tg.nn``: a dense layer, cross-entropy, dropout, convolution and pooling layers;
+* ``tg.optim``: optimizers with optax's conventions (``sgd``, ``adam``, ``adamw``,
+  ``apply_updates``) and learning-rate schedules under optax's names;
+* ``tg.checkpoint``: ``save`` and ``load`` parameters, optimizer state and metadata in one
+  atomic, pickle-free ``.npz`` file;
+* ``tinygrad_np.datasets``: MNIST and Fashion-MNIST (``mnist()``), read and checked;
+* ``tg.random``: explicit random keys, as JAX passes them;
+* ``tg.testing``: ``check_grads`` (the engine's derivatives against finite differences),
+  ``numerical_grad`` and hypothesis strategies (``tinygrad_np.testing.strategies``);
+* ``tg.extend``: ``Primitive``, ``implements`` and the rules for writing your own ops.
+
 The layout: the engine (``tensor``, ``transforms``, ``contract``, ``tree``, ``debug``,
 ``numpy_dispatch``), the op families (``elementwise``, ``reductions``, ``shape``,
 ``linalg``, ``nn``, ``conv``; ``nograd`` for functions whose results have no gradient),

@@ -336,26 +336,51 @@ def _strip(x: Any) -> Any:
 def _tensor_array_ufunc(
     self: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
 ) -> Any:
+    """NumPy's protocol for ufuncs (``np.exp(t)``, ``array * t``): the call runs as the
+    tinygrad_np op registered for ``ufunc``, recorded on the tape when an input is traced.
+    A ufunc whose result has no gradient (``np.sign``, comparisons) gives NumPy's result on
+    the data; any other use on a traced Tensor raises ``TypeError`` naming the ufunc, so a
+    gradient is never dropped (see the module docstring)."""
     return array_ufunc(ufunc, method, inputs, kwargs)
 
 
 def _tensor_array_function(
     self: Tensor, func: Callable[..., Any], types: Any, args: Any, kwargs: Any
 ) -> Any:
+    """NumPy's protocol for its other functions (``np.sum(t)``, ``np.dot(X, t)``): the call
+    runs as the tinygrad_np op registered for ``func``. A function whose result has no
+    gradient (``np.argmax``, ``np.zeros_like``, ``np.shape``) gives NumPy's result on the
+    data; any other raises ``TypeError`` on a traced Tensor, naming the function."""
     return array_function(func, types, args, kwargs)
 
 
-Tensor.__array_ufunc__ = _tensor_array_ufunc  # type: ignore[attr-defined]
-Tensor.__array_function__ = _tensor_array_function  # type: ignore[attr-defined]
+for _protocol, _function in (
+    ("__array_ufunc__", _tensor_array_ufunc),
+    ("__array_function__", _tensor_array_function),
+):
+    _function.__name__, _function.__qualname__ = _protocol, f"Tensor.{_protocol}"
+    setattr(Tensor, _protocol, _function)
+
+
+def _comparison_method(name: str, comparison: np.ufunc, symbol: str) -> Callable[..., Any]:
+    def method(self: Tensor, other: Any) -> Any:
+        return comparison(self, other)
+
+    method.__name__, method.__qualname__ = name, f"Tensor.{name}"
+    method.__doc__ = (
+        f"``self {symbol} other``: ``np.{comparison.__name__}`` on the data, a plain\n"
+        "boolean array (comparisons have no gradient)."
+    )
+    return method
 
 
 # Comparisons are NumPy's, run on the data: plain boolean arrays, which have no gradient.
-for _name, _comparison in {
-    "__lt__": np.less,
-    "__le__": np.less_equal,
-    "__gt__": np.greater,
-    "__ge__": np.greater_equal,
-    "__eq__": np.equal,
-    "__ne__": np.not_equal,
+for _name, (_comparison, _symbol) in {
+    "__lt__": (np.less, "<"),
+    "__le__": (np.less_equal, "<="),
+    "__gt__": (np.greater, ">"),
+    "__ge__": (np.greater_equal, ">="),
+    "__eq__": (np.equal, "=="),
+    "__ne__": (np.not_equal, "!="),
 }.items():
-    setattr(Tensor, _name, lambda self, other, comparison=_comparison: comparison(self, other))
+    setattr(Tensor, _name, _comparison_method(_name, _comparison, _symbol))

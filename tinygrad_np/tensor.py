@@ -62,6 +62,8 @@ class Tape:
     __slots__ = ("alive", "level", "log", "num_nodes", "records", "transposing", "watch")
 
     def __init__(self, log: bool = False, transposing: bool = False) -> None:
+        """An empty tape, one level above those already made. ``log=True`` also keeps the
+        listing that printing and :meth:`to_dot` show (``tg.trace`` makes such a tape)."""
         self.level = next(_tape_levels)
         # Set for the tape of a transposed pullback (forward mode): its inputs are
         # cotangents, and every VJP run on them must be linear.
@@ -87,14 +89,18 @@ class Tape:
 
     @property
     def ops(self) -> list[OpRecord]:
+        """The recorded ops in order (name, arguments' nodes and shapes, result); logged
+        tapes only."""
         if self.log is None:
             raise ValueError("this tape was not made with log=True; use tg.trace to get one")
         return self.log.ops
 
     def __len__(self) -> int:
+        """The number of ops recorded (the records the backward pass walks)."""
         return len(self.records)
 
     def __iter__(self) -> Iterator[OpRecord]:
+        """The recorded ops, as :attr:`ops`."""
         return iter(self.ops)
 
     def to_dot(self) -> Any:
@@ -105,6 +111,7 @@ class Tape:
         return self.log.to_dot()
 
     def __str__(self) -> str:
+        """The Wengert list, one line per input and op (see the README's example)."""
         return str(self.log) if self.log is not None else f"Tape: {len(self)} ops (not logged)"
 
     __repr__ = __str__
@@ -156,6 +163,8 @@ class Tensor:
     __slots__ = ("_node", "_tape", "_value")
 
     def __init__(self, data: Any) -> None:
+        """A constant Tensor holding ``np.asarray(data)``; a traced Tensor is refused (the
+        copy would drop its gradient)."""
         if isinstance(data, Tensor) and data.traced:
             raise TypeError(
                 "Tensor(traced_tensor) would drop its gradient; use the Tensor itself, "
@@ -172,18 +181,22 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of the data, as ``ndarray.shape``."""
         return _data(self._value).shape  # type: ignore[no-any-return]
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """The dtype of the data; ops keep it (float32 stays float32)."""
         return _data(self._value).dtype  # type: ignore[no-any-return]
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return math.prod(self.shape)
 
     @property
@@ -192,15 +205,19 @@ class Tensor:
         return self._tape is not None
 
     def __repr__(self) -> str:
+        """``Tensor([...], traced)`` or ``Tensor([...], constant)``."""
         kind = "traced" if self.traced else "constant"
         return f"Tensor({np.array2string(np.asarray(self.data), prefix='Tensor(')}, {kind})"
 
     def __len__(self) -> int:
+        """The length of the first axis (a 0-d Tensor has none)."""
         if not self.shape:
             raise TypeError("len() of a 0-d Tensor")
         return self.shape[0]
 
     def __getattr__(self, name: str) -> Any:
+        """``t.name(...)`` for a NumPy function ``np.name`` without a method here is
+        ``np.name(t, ...)``, which NumPy hands back to the ops: ``t.sum(0)``, ``t.mean()``."""
         function = None if name.startswith("_") else getattr(np, name, None)
         if not callable(function):
             raise AttributeError(f"'Tensor' object has no attribute {name!r}")
@@ -208,6 +225,8 @@ class Tensor:
 
     # Python and NumPy numbers cannot carry a gradient: a traced Tensor refuses to become one.
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        """``np.asarray(t)``: the data of a constant Tensor. A traced Tensor raises
+        ``TypeError``, since the array could not carry its gradient."""
         return np.asarray(self._constant("Conversion to an ndarray"), dtype=dtype)
 
     def _constant(self, conversion: str) -> Any:
@@ -221,15 +240,19 @@ class Tensor:
         return self._value
 
     def __float__(self) -> float:
+        """``float(t)`` of a constant Tensor; a traced one raises ``TypeError``."""
         return float(self._constant("float()"))
 
     def __int__(self) -> int:
+        """``int(t)`` of a constant Tensor; a traced one raises ``TypeError``."""
         return int(self._constant("int()"))
 
     def __complex__(self) -> complex:
+        """``complex(t)`` of a constant Tensor; a traced one raises ``TypeError``."""
         return complex(self._constant("complex()"))
 
     def __index__(self) -> int:
+        """``t`` as an index, if constant and integer; a traced one raises ``TypeError``."""
         return operator.index(self._constant("Using it as an index (__index__)"))
 
     def item(self) -> Any:
@@ -237,6 +260,7 @@ class Tensor:
         return self._constant(".item()").item()
 
     def __bool__(self) -> bool:
+        """``bool(t)``, also when traced: ``if loss > 0:`` branches on the value."""
         # Allowed even when traced: branching on a value is control flow, not a value that
         # could carry a gradient.
         return bool(self.data)
@@ -244,6 +268,7 @@ class Tensor:
     __hash__ = None  # type: ignore[assignment]
 
     def __pos__(self) -> Tensor:
+        """``+self``: the Tensor itself."""
         return self
 
 
@@ -268,14 +293,77 @@ def implements(
         for function in numpy_callables:
             NUMPY_OPS[function] = op
         for name in methods:
-            setattr(Tensor, name, lambda self, *args, **kwargs: op(self, *args, **kwargs))
+            setattr(Tensor, name, _method(name, op, lambda self, *a, **k: op(self, *a, **k)))
         for name in reflected:
-            setattr(Tensor, name, lambda self, other: op(other, self))
+            setattr(Tensor, name, _method(name, op, lambda self, other: op(other, self)))
         for name in properties:
-            setattr(Tensor, name, property(lambda self: op(self)))
+            setattr(Tensor, name, property(lambda self: op(self), doc=_method_doc(name, op)))
         return op
 
     return register
+
+
+# How help() shows the operators and methods the ops' declarations attach to Tensor.
+_SYNTAX = {
+    "__add__": "self + other", "__radd__": "other + self",
+    "__sub__": "self - other", "__rsub__": "other - self",
+    "__mul__": "self * other", "__rmul__": "other * self",
+    "__truediv__": "self / other", "__rtruediv__": "other / self",
+    "__matmul__": "self @ other", "__rmatmul__": "other @ self",
+    "__pow__": "self ** other", "__rpow__": "other ** self",
+    "__floordiv__": "self // other", "__rfloordiv__": "other // self",
+    "__mod__": "self % other", "__rmod__": "other % self",
+    "__neg__": "-self", "__abs__": "abs(self)", "__getitem__": "self[index]",
+    "T": "self.T", "real": "self.real", "imag": "self.imag",
+}  # fmt: skip
+
+
+def _method(name: str, op: Callable[..., Any], method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, named, documented and signed as the Tensor method ``name`` that runs ``op``."""
+    method.__name__, method.__qualname__ = name, f"Tensor.{name}"
+    method.__doc__ = _method_doc(name, op)
+    method.__signature__ = _method_signature(name, op)  # type: ignore[attr-defined]
+    return method
+
+
+def _method_arguments(name: str) -> list[str]:
+    syntax = _SYNTAX.get(name, "")
+    if syntax.startswith("other"):
+        return ["other", "self"]
+    if "other" in syntax:
+        return ["self", "other"]
+    if "index" in syntax:
+        return ["self", "index"]
+    return ["self"] if syntax else ["self", "..."]
+
+
+def _method_doc(name: str, op: Callable[..., Any]) -> str:
+    syntax = _SYNTAX.get(name, f"self.{name}(...)")
+    summary = (inspect.getdoc(op) or "").split("\n\n")[0]
+    if op.__name__.startswith("_"):  # a helper taking ndarray's spelling of the arguments
+        head = f"``{syntax}``, with the arguments of ``ndarray.{name}``"
+    else:
+        head = f"``{syntax}``: the op ``{op.__name__}({', '.join(_method_arguments(name))})``"
+    return f"{head}.\n\n{summary}".rstrip()
+
+
+def _method_signature(name: str, op: Callable[..., Any]) -> inspect.Signature:
+    arguments = _method_arguments(name)
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    if arguments[-1] != "...":
+        order = sorted(arguments, key=lambda a: a != "self")
+        return inspect.Signature([inspect.Parameter(a, positional) for a in order])
+    try:  # a method such as reshape: the op's own parameters after the first
+        first, *rest = inspect.signature(op).parameters.values()
+        return inspect.Signature([first.replace(name="self"), *rest])
+    except (TypeError, ValueError):  # no signature (a ufunc), or no first parameter
+        return inspect.Signature(
+            [
+                inspect.Parameter("self", positional),
+                inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+            ]
+        )
 
 
 def _most_positional(impl: Callable[..., Any]) -> int:
