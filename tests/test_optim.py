@@ -19,16 +19,21 @@ import tinygrad_np as tg
 from tinygrad_np import optim
 
 DTYPES = [np.float32, np.float64]
+STRUCTURES = ["nested", "flat"]
 STEPS = 10
 
 
-def small_problem(dtype: Any = np.float64) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Parameters in a nested pytree and a fixed sequence of gradients for them."""
+def small_problem(
+    dtype: Any = np.float64, structure: str = "nested"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Parameters in a nested pytree (or a flat dict, which the optimizers handle without
+    flattening) and a fixed sequence of gradients for them."""
     rng = np.random.default_rng(42)
-    params = {
-        "layer": {"W": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)},
-        "s": [rng.standard_normal(())],
-    }
+    W, b, s = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(())
+    if structure == "flat":
+        params: dict[str, Any] = {"W": W, "b": b, "s": s}
+    else:
+        params = {"layer": {"W": W, "b": b}, "s": [s]}
     params = tg.tree_map(lambda p: np.asarray(p, dtype), params)
     grads = [
         tg.tree_map(lambda p: rng.standard_normal(p.shape).astype(dtype), params)
@@ -79,9 +84,10 @@ def reference_trace(g: Any, trace: Any, lr: float, momentum: float, nesterov: bo
 ADAM_UPDATE_RTOL = 4
 
 
+@pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_adam_is_optax_formula_for_ten_steps(dtype: Any) -> None:
-    params, grads = small_problem(dtype)
+def test_adam_is_optax_formula_for_ten_steps(dtype: Any, structure: str) -> None:
+    params, grads = small_problem(dtype, structure)
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
     opt = optim.adam(lr, b1=b1, b2=b2, eps=eps)
     state = opt.init(params)
@@ -137,10 +143,13 @@ def test_adamw_is_adam_plus_decoupled_weight_decay_for_ten_steps(dtype: Any) -> 
         params = optim.apply_updates(params, updates)
 
 
+@pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_with_momentum_is_optax_trace_for_ten_steps(dtype: Any, nesterov: bool) -> None:
-    params, grads = small_problem(dtype)
+def test_sgd_with_momentum_is_optax_trace_for_ten_steps(
+    dtype: Any, nesterov: bool, structure: str
+) -> None:
+    params, grads = small_problem(dtype, structure)
     lr, momentum = 0.05, 0.9
     opt = optim.sgd(lr, momentum=momentum, nesterov=nesterov)
     state = opt.init(params)
@@ -155,9 +164,10 @@ def test_sgd_with_momentum_is_optax_trace_for_ten_steps(dtype: Any, nesterov: bo
         params = optim.apply_updates(params, updates)
 
 
+@pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_plain_sgd_is_minus_learning_rate_times_the_gradient(dtype: Any) -> None:
-    params, grads = small_problem(dtype)
+def test_plain_sgd_is_minus_learning_rate_times_the_gradient(dtype: Any, structure: str) -> None:
+    params, grads = small_problem(dtype, structure)
     expected = copy.deepcopy(params)
     for g in grads:
         expected = tg.tree_map(lambda p, g: p + -0.1 * g, expected, g)
@@ -456,6 +466,18 @@ def test_the_state_is_a_pytree_of_arrays_mirroring_the_parameters() -> None:
     assert set(optim.sgd(0.1).init(params)) == {"count"}
     assert set(optim.sgd(0.1, momentum=0.5).init(params)) == {"count", "trace"}
     assert set(optim.adamw(0.1).init(params)) == {"count", "mu", "nu"}
+
+
+def test_a_flat_dict_and_a_nested_tree_get_the_same_numbers() -> None:
+    for make in OPTIMIZERS.values():
+        flat, flat_grads = small_problem(structure="flat")
+        nested, nested_grads = small_problem(structure="nested")
+        got_flat, _ = run(make(), flat, flat_grads)
+        got_nested, _ = run(make(), nested, nested_grads)
+        flat_again = {"W": got_nested["layer"]["W"], "b": got_nested["layer"]["b"]}
+        for key, value in flat_again.items():
+            np.testing.assert_array_equal(got_flat[key], value)
+        np.testing.assert_array_equal(got_flat["s"], got_nested["s"][0])
 
 
 def test_apply_updates_keeps_each_parameters_dtype() -> None:

@@ -94,6 +94,18 @@ def apply_updates(params: Any, updates: Any) -> Any:
     The two trees must have the same structure and each pair of leaves the same
     shape: an update is never broadcast.
     """
+    if type(params) is dict and type(updates) is dict and len(params) == len(updates):
+        new: dict[Any, Any] = {}  # a dict of arrays, as parameters usually are: keys looked up
+        for key, p in params.items():
+            u = updates.get(key)
+            if type(p) is not np.ndarray or type(u) is not np.ndarray or p.shape != u.shape:
+                break  # a nested tree, or something at fault: the general path sorts it out
+            total = p + u
+            if total.dtype is not p.dtype and total.dtype != p.dtype:
+                total = total.astype(p.dtype)
+            new[key] = total
+        else:
+            return new
     p_leaves, treedef = _flatten(params)
     u_leaves, u_def = _flatten(updates)
     if u_def != treedef:
@@ -101,18 +113,18 @@ def apply_updates(params: Any, updates: Any) -> Any:
             "apply_updates: updates does not have the structure of params: "
             + _structure_difference(updates, params)
         )
-    new = []
+    leaves = []
     try:
         for p, u in zip(p_leaves, u_leaves, strict=True):
             if p.shape != u.shape:
                 raise AttributeError
             total = p + u
-            new.append(total if total.dtype == p.dtype else total.astype(p.dtype))
+            leaves.append(total if total.dtype == p.dtype else total.astype(p.dtype))
     except AttributeError:
         raise _leaf_error("apply_updates", "updates", updates, params, "params") or ValueError(
             "apply_updates: params must be a pytree of ndarrays"
         ) from None
-    return _unflatten(treedef, new)
+    return _unflatten(treedef, leaves)
 
 
 # --- optimizers ------------------------------------------------------------------------------
@@ -158,7 +170,8 @@ def sgd(
             except AttributeError:
                 raise _gradient_error("sgd.update", updates) from None
             return _unflatten(treedef, out), new_state
-        t_leaves = _moments("sgd.update", state, "trace", treedef, updates)
+        trace_tree = _entry("sgd.update", state, "trace")
+        t_leaves = _moments("sgd.update", trace_tree, "trace", treedef, updates)
         out, new_trace = [], []
         try:
             for g, t in zip(g_leaves, t_leaves, strict=True):
@@ -260,64 +273,87 @@ def _adam(
             "nu": tree_unflatten(treedef, [np.zeros_like(p) for p in leaves]),
         }
 
+    def leaf(g: Any, m: Any, v: Any, decay: Any, bc2: float, scale: float) -> tuple[Any, ...]:
+        """The update and new moments of one leaf; ``_Mismatch`` if the arrays do not fit."""
+        if (
+            type(g) is not np.ndarray
+            or g.shape != m.shape
+            or (g.dtype is not m.dtype and g.dtype != m.dtype)
+            or v.shape != m.shape
+            or (v.dtype is not m.dtype and v.dtype != m.dtype)
+        ):
+            raise _Mismatch
+        # optax's moments, operation for operation; the updates' array is scratch.
+        u = np.multiply(m, b1, out=np.empty_like(m))
+        mu = np.multiply(g, one_minus_b1, out=np.empty_like(m))
+        mu += u
+        np.multiply(v, b2, out=u)
+        nu = np.square(g, out=np.empty_like(m))
+        nu *= one_minus_b2
+        nu += u
+        np.divide(nu, bc2, out=u)
+        if eps_root:
+            u += eps_root
+        np.sqrt(u, out=u)
+        u += eps
+        np.divide(mu, u, out=u)
+        if decay is not None:
+            u += decay
+        u *= scale
+        return u, mu, nu
+
     def update(updates: Any, state: State, params: Any = None) -> tuple[Any, State]:
-        g_leaves, treedef = _flatten(updates)
         step = _count(where, state)
-        mu_leaves = _moments(where, state, "mu", treedef, updates)
-        nu_leaves = _moments(where, state, "nu", treedef, updates)
+        mu_tree, nu_tree = _entry(where, state, "mu"), _entry(where, state, "nu")
         t = step + 1
         bias_correction_1 = 1.0 - b1**t
         bias_correction_2 = 1.0 - b2**t
         scale = -float(rate(step)) / bias_correction_1
+        if (
+            weight_decay is None
+            and type(updates) is dict
+            and type(mu_tree) is dict
+            and type(nu_tree) is dict
+            and len(updates) == len(mu_tree) == len(nu_tree)
+        ):  # a dict of arrays, as parameters usually are: no flattening, keys looked up
+            out, new_mu, new_nu = {}, {}, {}
+            try:
+                for key, g in updates.items():
+                    out[key], new_mu[key], new_nu[key] = leaf(
+                        g, mu_tree[key], nu_tree[key], None, bias_correction_2, scale
+                    )
+            except (KeyError, AttributeError, _Mismatch):
+                pass  # a nested tree, or something at fault: the general path sorts it out
+            else:
+                return out, {"count": np.array(t, np.int64), "mu": new_mu, "nu": new_nu}
+        g_leaves, treedef = _flatten(updates)
+        mu_leaves = _moments(where, mu_tree, "mu", treedef, updates)
+        nu_leaves = _moments(where, nu_tree, "nu", treedef, updates)
         if weight_decay is None:
-            decayed: Sequence[Any] = ()
+            decayed: list[Any] = [None] * len(g_leaves)
         else:
-            # The direction below lacks its bias correction, which `scale` holds, so the decay
-            # is multiplied by it: (mu_hat / den + wd p) lr == (mu / den + wd bc1 p) lr / bc1.
+            # The direction lacks its bias correction, which `scale` holds, so the decay is
+            # multiplied by it: (mu_hat / den + wd p) lr == (mu / den + wd bc1 p) lr / bc1.
             decayed = _decayed(name, params, treedef, weight_decay * bias_correction_1, mask)
-        out, new_mu, new_nu = [], [], []
+        out_leaves, mu_out, nu_out = [], [], []
         try:
-            for i, (g, m, v) in enumerate(zip(g_leaves, mu_leaves, nu_leaves, strict=True)):
-                if (
-                    type(g) is not np.ndarray
-                    or g.shape != m.shape
-                    or g.dtype != m.dtype
-                    or v.shape != m.shape
-                    or v.dtype != m.dtype
-                ):
-                    raise AttributeError
-                # optax's moments, operation for operation; the updates' array is scratch.
-                u = np.multiply(m, b1, out=np.empty_like(m))
-                mu = np.multiply(g, one_minus_b1, out=np.empty_like(m))
-                mu += u
-                np.multiply(v, b2, out=u)
-                nu = np.square(g, out=np.empty_like(m))
-                nu *= one_minus_b2
-                nu += u
-                np.divide(nu, bias_correction_2, out=u)
-                if eps_root:
-                    u += eps_root
-                np.sqrt(u, out=u)
-                u += eps
-                np.divide(mu, u, out=u)
-                if decayed and decayed[i] is not None:
-                    u += decayed[i]
-                u *= scale
-                out.append(u)
-                new_mu.append(mu)
-                new_nu.append(nu)
-        except AttributeError:
+            for g, m, v, decay in zip(g_leaves, mu_leaves, nu_leaves, decayed, strict=True):
+                u, mu, nu = leaf(g, m, v, decay, bias_correction_2, scale)
+                out_leaves.append(u)
+                mu_out.append(mu)
+                nu_out.append(nu)
+        except (AttributeError, _Mismatch):
             raise (
-                _leaf_error(where, "grads", updates, state["mu"], "state['mu']")
-                or _leaf_error(where, "state['nu']", state["nu"], state["mu"], "state['mu']")
+                _leaf_error(where, "grads", updates, mu_tree, "state['mu']")
+                or _leaf_error(where, "state['nu']", nu_tree, mu_tree, "state['mu']")
                 or ValueError(f"{where}: the optimizer state does not match grads")
             ) from None
         new_state: State = {
             "count": np.array(t, np.int64),
-            "mu": _unflatten(treedef, new_mu),
-            "nu": _unflatten(treedef, new_nu),
+            "mu": _unflatten(treedef, mu_out),
+            "nu": _unflatten(treedef, nu_out),
         }
-        return _unflatten(treedef, out), new_state
+        return _unflatten(treedef, out_leaves), new_state
 
     return GradientTransformation(init, update)
 
@@ -370,8 +406,9 @@ def _mask_leaves(name: str, mask: Any, params: Any) -> list[bool]:
 # The structure of a dict of leaves (parameters, their gradients and moments are usually one):
 # (_FLAT_DICT, its keys), told apart from a TreeDef by its first element. Anything else has
 # tree_flatten's TreeDef, so two trees get equal structures exactly when tree_flatten's are.
-# Measured on the MLP's four leaves, flattening this way takes ~0.5 us against tree_flatten's
-# ~1.3 us, and rebuilding ~0.4 against ~1.1 us; an Adam step does five of each.
+# Measured on the MLP's four leaves (timeit, min of 15, 2-core AMD EPYC at load average 8):
+# flattening this way 1.4 us against tree_flatten's 4.7 us, rebuilding 1.7 against 2.3 us.
+# An Adam update flattens and rebuilds three trees, apply_updates flattens two, rebuilds one.
 _FLAT_DICT = object()
 Structure = TreeDef | tuple[object, tuple[Any, ...]]
 
@@ -659,12 +696,15 @@ def _count(where: str, state: Any) -> int:
     )
 
 
-def _moments(where: str, state: State, key: str, treedef: Structure, grads: Any) -> list[Any]:
-    """The leaves of ``state[key]``, whose structure must be the gradients'."""
+def _entry(where: str, state: Any, key: str) -> Any:
     try:
-        tree = state[key]
-    except KeyError:
+        return state[key]
+    except (KeyError, TypeError):
         raise ValueError(f"{where}: state has no {key!r} entry: expected {_STATE_HINT}") from None
+
+
+def _moments(where: str, tree: Any, key: str, treedef: Structure, grads: Any) -> list[Any]:
+    """The leaves of ``state[key]`` (``tree``), whose structure must be the gradients'."""
     leaves, tree_def = _flatten(tree)
     if tree_def != treedef:
         raise ValueError(
@@ -672,6 +712,10 @@ def _moments(where: str, state: State, key: str, treedef: Structure, grads: Any)
             f"given to init): {_structure_difference(grads, tree)}"
         )
     return leaves
+
+
+class _Mismatch(Exception):
+    """A leaf whose type, shape or dtype does not fit: the slow path says which."""
 
 
 def _structure_difference(tree: Any, reference: Any) -> str:
