@@ -4,8 +4,8 @@
     python benchmarks/cnn.py --threads 2 --repeats 3
     python benchmarks/cnn.py --steps 50          # quick: samples of 50 training steps
 
-The network is the one ``experiments/cnn.py`` trains (two 5x5 convolutions with ReLU and
-2x2 max pooling, dense 1024-128-10 with dropout 0.5), float32, batch 128, on MNIST. Each
+The network is the one ``experiments/cnn.py`` trains (two 5x5 convolutions, each with 2x2
+max pooling and ReLU, dense 1024-128-10 with dropout 0.5), float32, batch 128, on MNIST. Each
 contender runs in a process of its own with the same number of threads (BLAS and, for
 PyTorch, ``torch.set_num_threads``), starts from the same parameters and sees the same
 batches; samples are taken in turns, the order rotated every round, and a sample during
@@ -127,8 +127,8 @@ class TorchEager:
 
     def forward(self, x: Any, training: bool) -> Any:
         f, p = self.f, self.p
-        h = f.max_pool2d(f.relu(f.conv2d(x, p["conv1_w"], p["conv1_b"])), 2)
-        h = f.max_pool2d(f.relu(f.conv2d(h, p["conv2_w"], p["conv2_b"])), 2)
+        h = f.relu(f.max_pool2d(f.conv2d(x, p["conv1_w"], p["conv1_b"]), 2))
+        h = f.relu(f.max_pool2d(f.conv2d(h, p["conv2_w"], p["conv2_b"]), 2))
         h = f.relu(self.torch.addmm(p["dense1_b"], h.reshape(len(h), -1), p["dense1_w"]))
         h = f.dropout(h, 0.5, training=training)
         return self.torch.addmm(p["dense2_b"], h, p["dense2_w"])

@@ -1,14 +1,16 @@
 """A small convolutional network for MNIST: two convolutions, two dense layers.
 
     image (1, 28, 28)
-    conv 5x5, 32 filters -> ReLU -> max pool 2x2      (32, 12, 12)
-    conv 5x5, 64 filters -> ReLU -> max pool 2x2      (64, 4, 4)
+    conv 5x5, 32 filters -> max pool 2x2 -> ReLU      (32, 12, 12)
+    conv 5x5, 64 filters -> max pool 2x2 -> ReLU      (64, 4, 4)
     dense 1024 -> 128 -> ReLU -> dropout 0.5
     dense 128 -> 10 (logits)
 
 184,586 parameters, in PyTorch's layouts: convolution weights (out, in, kh, kw), dense
-weights (in, out). ``forward(params, x)`` is the network at evaluation time;
-``forward(params, x, key)`` applies dropout with that random key, as in training.
+weights (in, out). ReLU follows the pooling: ``relu(max_pool(z))`` equals
+``max_pool(relu(z))``, gradient included, on a quarter of the elements. ``forward(params,
+x)`` is the network at evaluation time; ``forward(params, x, key)`` applies dropout with
+that random key, as in training.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def zeros_params(dtype: npt.DTypeLike = np.float32) -> Params:
 
 def forward(params: Params, x: Any, key: Any = None) -> Any:
     """Logits (N, 10) for images ``x`` (N, 1, 28, 28); dropout only when given a ``key``."""
-    h = tg.nn.max_pool2d(tg.relu(tg.nn.conv2d(x, params["conv1_w"], params["conv1_b"])), 2)
-    h = tg.nn.max_pool2d(tg.relu(tg.nn.conv2d(h, params["conv2_w"], params["conv2_b"])), 2)
+    h = tg.relu(tg.nn.max_pool2d(tg.nn.conv2d(x, params["conv1_w"], params["conv1_b"]), 2))
+    h = tg.relu(tg.nn.max_pool2d(tg.nn.conv2d(h, params["conv2_w"], params["conv2_b"]), 2))
     h = tg.relu(tg.nn.linear(h.reshape(len(h), -1), params["dense1_w"], params["dense1_b"]))
     if key is not None:
         h = tg.nn.dropout(h, DROPOUT, key)

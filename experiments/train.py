@@ -52,7 +52,7 @@ import tinygrad_np as tg
 from experiments import plots, registry, runs
 from experiments.runs import CHECKPOINT, METRICS, RunError, display
 from tinygrad_np import checkpoint, optim
-from tinygrad_np.datasets import DatasetError, mnist
+from tinygrad_np.datasets import DatasetError, fashion_mnist, mnist
 
 # The recipe: Adam whose learning rate decays smoothly by lr_decay per epoch, and training
 # digits moved at random by up to max_shift pixels, which keeps the small network from
@@ -68,10 +68,16 @@ DEFAULTS: dict[str, Any] = {
     "max_shift": 1,
     "seed": 0,
     "limit": None,
+    "dataset": "mnist",
 }
-OPTIONS = ("epochs", "batch_size", "lr", "seed", "limit")  # the recipe's command-line options
+# The same 28x28 greyscale images in ten classes: digits, or Fashion-MNIST's clothing.
+DATASETS = {"mnist": mnist, "fashion-mnist": fashion_mnist}
+# The recipe's command-line options.
+OPTIONS = ("epochs", "batch_size", "lr", "seed", "limit", "dataset")
 # These define the optimisation; a resumed run must keep them (only --epochs may change).
-RECIPE_KEYS = ("model", "batch_size", "lr", "lr_decay", "max_shift", "seed", "limit")
+RECIPE_KEYS = (
+    "model", "batch_size", "lr", "lr_decay", "max_shift", "seed", "limit", "dataset",
+)  # fmt: skip
 TRAINING_DIGITS = 60_000
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # argparse's status for bad arguments; 128 + SIGINT
 
@@ -206,6 +212,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="use only the first N training and test digits"
     )
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        help="train and test on MNIST (default) or Fashion-MNIST; a run's default runs "
+        "directory is runs/<dataset>",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "limit", "seed"):
@@ -263,16 +275,17 @@ def load_training_state(path: Path) -> tuple[Path, checkpoint.Checkpoint]:
     except OSError as e:
         raise UsageError(f"cannot resume from {display(path)}: {e.strerror or e}") from None
     saved.metadata["config"].setdefault("model", "mlp")  # written before models had names
+    saved.metadata["config"].setdefault("dataset", "mnist")  # and before there was a choice
     return file, saved
 
 
-def load_data(limit: int | None) -> tuple[Any, Any, Any, Any]:
+def load_data(limit: int | None, dataset: str = "mnist") -> tuple[Any, Any, Any, Any]:
     """Training and test images (float32 in [0, 1], (N, 28, 28)) and labels (int64), the
     first ``limit`` of each."""
     try:
-        x_train, y_train, x_test, y_test = mnist()
+        x_train, y_train, x_test, y_test = DATASETS[dataset]()
     except (DatasetError, OSError) as e:
-        raise UsageError(f"cannot read MNIST: {e}") from None
+        raise UsageError(f"cannot read {dataset}: {e}") from None
     return (
         x_train[:limit].astype(np.float32) / 255,
         y_train[:limit].astype(np.int64),
@@ -335,7 +348,8 @@ def _run(argv: list[str] | None, progress: Progress) -> Result:
     net = registry.get(config["model"])
     if resumed is None:
         try:
-            run = runs.new_run_directory(runs.DEFAULT_RUNS if args.out is None else args.out)
+            default = runs.DEFAULT_RUNS.with_name(config["dataset"])  # runs/mnist by default
+            run = runs.new_run_directory(default if args.out is None else args.out)
         except RunError as e:
             raise UsageError(str(e)) from None
         rng = np.random.default_rng(config["seed"])
@@ -362,14 +376,16 @@ def _run(argv: list[str] | None, progress: Progress) -> Result:
         print(f"Resuming {display(run)} after epoch {len(history)}")
     progress.run, progress.epochs = run, config["epochs"]
 
-    train_images, train_labels, test_images, test_labels = load_data(config["limit"])
+    train_images, train_labels, test_images, test_labels = load_data(
+        config["limit"], config["dataset"]
+    )
     opt = make_optimizer(config, steps_per_epoch=-(-len(train_images) // config["batch_size"]))
     opt_state = opt.init(params) if resumed is None else resumed.opt_state
     full_run = is_full_run(config)
     kind = "full run" if full_run else "trial run"
     print(
-        f"Training a {net.DESCRIPTION} on {len(train_images)} digits, testing on "
-        f"{len(test_images)} ({kind}); config {config}; writing to {display(run)}/"
+        f"Training a {net.DESCRIPTION} on {len(train_images)} {config['dataset']} images, "
+        f"testing on {len(test_images)} ({kind}); config {config}; writing to {display(run)}/"
     )
     for epoch in range(len(history) + 1, config["epochs"] + 1):
         progress.epoch = epoch

@@ -100,3 +100,32 @@ def test_predict_rebuilds_the_cnn_from_its_checkpoint(
     assert out.startswith(f"{tmp_path / 'one.png'}: ") and "convolutional network" in err
     ranking = predict.classify(model, np.zeros((28, 28), np.float32))
     assert len(ranking) == 3 and sum(p for _, p in ranking) <= 1 + 1e-6
+
+
+def test_the_same_recipe_trains_on_fashion_mnist(tmp_path: Path) -> None:
+    from tinygrad_np import datasets
+
+    if not (datasets.DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    args = [*TINY, "--dataset", "fashion-mnist", "--epochs", "1", "--no-plots"]
+    result = train.run_training([*args, "--out", str(tmp_path)])
+    assert result.metrics["config"]["dataset"] == "fashion-mnist"
+    assert result.metrics["final_test_accuracy"] > 0.2  # 256 images, one epoch: above chance
+    with pytest.raises(train.UsageError, match="--dataset mnist differs from the checkpoint's"):
+        train.run_training(["--resume", str(result.run), "--epochs", "2", "--dataset", "mnist"])
+
+
+def test_printed_digits_compares_models_on_typefaces_and_handwriting(
+    trial: train.Result, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from experiments import printed_digits
+
+    out = tmp_path / "pictures"
+    status = printed_digits.main([str(trial.run), "--out", str(out), "--handwritten", "3"])
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split("  ")[0]: line for line in lines}
+    for group in [*printed_digits.TYPEFACES, printed_digits.HANDWRITTEN]:
+        assert group in rows, lines
+    assert "/10" in rows["DejaVu Serif"] and "/3" in rows[printed_digits.HANDWRITTEN]
+    assert len(list(out.glob("*.png"))) == 10 * len(printed_digits.TYPEFACES) + 3
