@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -416,11 +418,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
     ap.add_argument("--tag", default="", help="suffix of the result file names")
     args = ap.parse_args(argv)
+    check_numbers(ap, args)
+    try:  # now, not after the benchmark has run for minutes
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        ap.error(f"--out {args.out}: cannot create the results directory ({e.strerror})")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     if args.extra_rounds is None:
         args.extra_rounds = 0 if args.quick else args.repeats
     return args
+
+
+def check_numbers(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Out-of-range numbers are a usage error (argparse's message and status 2), not a
+    traceback minutes later."""
+    if not re.fullmatch(r"\d+(,\d+)*", args.threads):
+        ap.error(
+            f"--threads must be a comma list of counts (0 = library default), got {args.threads!r}"
+        )
+    for name, low in (
+        ("repeats", 1),
+        ("iters", 1),
+        ("extra_rounds", 0),
+        ("n_train", 1),
+        ("n_test", 1),
+    ):
+        value = getattr(args, name)
+        if value is not None and value < low:
+            ap.error(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    for name in ("settle", "wait_quiet"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            ap.error(
+                f"--{name.replace('_', '-')} must be a finite number of seconds >= 0, got {value}"
+            )
+    if not 0 <= args.max_other <= 1:
+        ap.error(f"--max-other must lie in [0, 1], got {args.max_other}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ framework is missing). Results go to pytest's tmp_path, never into the repositor
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,29 @@ def test_the_cnn_contenders_compute_the_same_network() -> None:
         np.testing.assert_allclose(our_forward(), their_forward().numpy(), rtol=1e-4, atol=1e-4)
         for mine, its in zip(our_backward(), their_backward(), strict=True):
             np.testing.assert_allclose(mine, its.numpy(), rtol=1e-4, atol=1e-3, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+        (["--threads", "one"], "--threads must be a comma list of counts"),
+        (["--max-other", "1.5"], r"--max-other must lie in \[0, 1\]"),
+        (["--settle", "inf"], "--settle must be a finite number of seconds"),
+        (["--out", "README.md/results"], "cannot create the results directory"),
+    ],
+)
+def test_run_refuses_bad_options_with_a_usage_error(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import run
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as exit:
+        run.parse_args(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
