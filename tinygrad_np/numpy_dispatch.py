@@ -160,9 +160,14 @@ def _call_function(func: Callable[..., Any], op: Callable[..., Any], args: Any, 
     call_args: list[Any] = []
     call_kwargs: dict[str, Any] = {}
     dtype = None
-    for key, value in given.items():
-        index = numpy_order.index(key)
-        if numpy_signature.parameters[key].kind in _POSITIONAL and index < len(op_positional):
+    arguments = _flat_arguments(numpy_signature, given) if _variadic(func) else given.items()
+    for key, value in arguments:
+        if key == "*":  # NumPy's *args (np.einsum's operands): the op takes them as its own
+            call_args.extend(value)
+            continue
+        parameter = numpy_signature.parameters.get(key)  # None for one of NumPy's **kwargs
+        index = numpy_order.index(key) if parameter is not None else len(numpy_order)
+        if parameter is not None and parameter.kind in _POSITIONAL and index < len(op_positional):
             if index == len(call_args):
                 call_args.append(value)
             else:  # an optional argument before it was left out
@@ -182,6 +187,26 @@ def _call_function(func: Callable[..., Any], op: Callable[..., Any], args: Any, 
 
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+@functools.cache
+def _variadic(f: Callable[..., Any]) -> bool:
+    """Whether NumPy's ``f`` takes ``*args`` or ``**kwargs`` (np.einsum does)."""
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return any(p.kind in kinds for p in _signature(f).parameters.values())
+
+
+def _flat_arguments(signature: inspect.Signature, given: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The bound arguments, with NumPy's ``**kwargs`` spread into its keywords and its
+    ``*args`` under the key ``"*"``."""
+    flat: list[tuple[str, Any]] = []
+    for key, value in given.items():
+        kind = signature.parameters[key].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            flat.extend(value.items())
+        else:
+            flat.append(("*" if kind is inspect.Parameter.VAR_POSITIONAL else key, value))
+    return flat
 
 
 @functools.cache
