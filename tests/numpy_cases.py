@@ -39,6 +39,12 @@ class OpCase:
     method that does the same as ``function(x, *rest, **statics)`` (``"sum"``), if any.
     ``torch`` / ``jax`` map the module (``torch`` / ``jax.numpy``) to a function taking
     the same arguments, for the optional differential tests.
+
+    ``outputs``, where given, maps the function's result to what the derivative and
+    differential properties compare: a function of it defined by the math where the result
+    itself is not (eigenvectors and singular vectors, whose signs are arbitrary, give way to
+    the projectors ``v v.T``). It is applied to Tensors, so it is written with NumPy calls;
+    the ``torch`` and ``jax`` functions must apply the same map to their own results.
     """
 
     function: Callable[..., Any]
@@ -49,6 +55,7 @@ class OpCase:
     method: str | None = None
     torch: Callable[[Any], Callable[..., Any]] | None = None
     jax: Callable[[Any], Callable[..., Any]] | None = None
+    outputs: Callable[[Any], Any] | None = None
     order: int = 2
     float32: bool = True  # False only with a reason in a comment beside the case
 
