@@ -439,6 +439,17 @@ def test_stop_gradient_differentiates_as_a_frozen_constant(data):
     np.testing.assert_allclose(engine, reference, rtol=tolerance, atol=tolerance)
 
 
+# --- checked through the table of NumPy-function cases ----------------------------------------
+
+# These implement NumPy functions whose derivatives tests/test_numpy_coverage.py checks, to
+# order 2 in float64 and float32, over the inputs of tests/cases_linalg.py. The cofactor
+# matrix is det's VJP: its own VJP is det's second derivative.
+covers(
+    "einsum", "inv", "det", "cofactor", "slogdet", "solve", "cholesky", "eigh", "svd", "pinv",
+    "norm",
+)  # fmt: skip
+
+
 # --- the suite covers the whole op table ---------------------------------------------------
 
 

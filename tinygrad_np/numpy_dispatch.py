@@ -256,11 +256,6 @@ CONSTANT_FUNCTIONS: frozenset[Callable[..., Any]] = frozenset(
 
 # What to write instead of NumPy functions people reach for.
 _FUNCTION_HINTS: dict[str, str] = {
-    "einsum": "np.dot or np.matmul",
-    "tensordot": "np.dot or np.matmul, with np.reshape / np.transpose",
-    "inner": "np.dot(a, b.T), or np.sum(a * b, axis=-1)",
-    "outer": "a[:, None] * b[None, :]",
-    "vdot": "np.sum(a * b)",
     "average": "np.mean, or np.sum(w * x) / np.sum(w)",
     "var": "np.mean(np.square(x - np.mean(x, axis, keepdims=True)), axis)",
     "std": "np.sqrt of the variance, written with np.mean",
@@ -270,7 +265,6 @@ _FUNCTION_HINTS: dict[str, str] = {
     "swapaxes": "np.transpose",
     "moveaxis": "np.transpose",
     "copy": "the Tensor itself: Tensors are immutable",
-    "norm": "np.sqrt(np.sum(np.square(x)))",
 }
 
 
