@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+import tinygrad_np as tg
+from tinygrad_np.testing import strategies as tst
+
 # draw(data, dtype) -> (positional arguments, static keyword arguments)
 Draw = Callable[[st.DataObject, Any], tuple[tuple[Any, ...], dict[str, Any]]]
 
@@ -34,11 +37,16 @@ class OpCase:
     dtype it is given) and the static keyword arguments; inputs must be conditioned for
     finite differences (bounded, away from kinks and poles: see tests/test_properties_ops.py).
     ``argnums`` are the positional arguments whose gradients are checked (default: every
-    floating ndarray argument). ``tg_function`` is the ``tg.*`` spelling (default
-    ``tg.<function.__name__>``; None where there is none). ``method`` is the ndarray
-    method that does the same as ``function(x, *rest, **statics)`` (``"sum"``), if any.
+    floating ndarray argument, and every list or tuple of them, as ``np.stack`` takes).
+    ``tg_function`` is the ``tg.*`` spelling (default ``tg.<function.__name__>``; None
+    where there is none). ``method`` is the ndarray method (or property, ``"mT"``) that
+    does the same as ``function(x, *rest, **statics)`` (``"sum"``), if any; it is given
+    the statics by position, in the order ``draw`` lists them (``x.swapaxes(0, 1)``).
     ``torch`` / ``jax`` map the module (``torch`` / ``jax.numpy``) to a function taking
-    the same arguments, for the optional differential tests.
+    the same arguments, for the optional differential tests. ``dtype_argument`` is the
+    argument that sets the result's dtype, if any: a static's name (``"dtype"``) or a
+    positional argument's index (``1`` for ``np.astype(x, dtype)``); the float32 test then
+    expects that dtype of the value (and float32 gradients still).
 
     ``outputs``, where given, maps the function's result to what the derivative and
     differential properties compare: a function of it defined by the math where the result
@@ -58,6 +66,7 @@ class OpCase:
     outputs: Callable[[Any], Any] | None = None
     order: int = 2
     float32: bool = True  # False only with a reason in a comment beside the case
+    dtype_argument: str | int | None = None
 
     @property
     def name(self) -> str:
@@ -82,5 +91,24 @@ def all_cases() -> list[OpCase]:
     return cases
 
 
+def float_array(data: st.DataObject, dtype: Any, shape: Any = None, **bounds: Any) -> Any:
+    """One array of ``dtype`` and ``shape`` (a shape, a strategy, or None for any small one),
+    drawn by ``tinygrad_np.testing.strategies.float_arrays`` with the value ``bounds``."""
+    return data.draw(
+        tst.float_arrays(tst.shapes() if shape is None else shape, dtype=dtype, **bounds)
+    )
+
+
+def _is_float_array(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _is_array_sequence(a: Any) -> bool:
+    """A (nested) list or tuple of float arrays, such as ``np.stack`` or ``tg.array`` take."""
+    leaves = tg.tree_leaves(a)
+    return isinstance(a, list | tuple) and bool(leaves) and all(map(_is_float_array, leaves))
+
+
 def default_argnums(args: tuple[Any, ...]) -> tuple[int, ...]:
-    return tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f")
+    """The floating ndarray arguments, and the (nested) lists and tuples of them."""
+    return tuple(i for i, a in enumerate(args) if _is_float_array(a) or _is_array_sequence(a))
