@@ -29,13 +29,15 @@ The modules, each with its own ``help()``:
 
 The layout: the engine (``tensor``, ``transforms``, ``contract``, ``tree``, ``debug``,
 ``numpy_dispatch``), the op families (``elementwise``, ``reductions``, ``shape``,
-``linalg``, ``nn``, ``conv``; ``nograd`` for functions whose results have no gradient),
-written with the public ``extend`` API, and the batteries (``optim``, ``checkpoint``,
-``datasets``, ``random``, ``testing``).
+``construction``, ``rearranging``, ``differences``, ``linalg``, ``nn``, ``conv``; ``nograd``
+for functions whose results have no gradient), written with the public ``extend`` API, and
+the batteries (``optim``, ``checkpoint``, ``datasets``, ``random``, ``testing``).
 """
 
 from tinygrad_np import (
     checkpoint,
+    construction,
+    differences,
     elementwise,
     extend,
     linalg,
@@ -43,17 +45,21 @@ from tinygrad_np import (
     nograd,
     optim,
     random,
+    rearranging,
     reductions,
     shape,
     testing,
 )
 from tinygrad_np import numpy_dispatch as numpy_dispatch  # installs NumPy's protocols on Tensor
+from tinygrad_np.construction import *  # noqa: F403
 from tinygrad_np.debug import debug_checks
+from tinygrad_np.differences import *  # noqa: F403
 from tinygrad_np.elementwise import *  # noqa: F403
 from tinygrad_np.extend import custom_vjp
 from tinygrad_np.jacobians import hessian, jacfwd, jacobian, jacrev
 from tinygrad_np.linalg import *  # noqa: F403
 from tinygrad_np.nograd import *  # noqa: F403
+from tinygrad_np.rearranging import *  # noqa: F403
 from tinygrad_np.reductions import *  # noqa: F403
 from tinygrad_np.shape import *  # noqa: F403
 from tinygrad_np.tensor import Tape, Tensor, stop_gradient
@@ -94,5 +100,8 @@ __all__ = [
 __all__ += elementwise.__all__
 __all__ += reductions.__all__
 __all__ += shape.__all__
+__all__ += construction.__all__
+__all__ += rearranging.__all__
+__all__ += differences.__all__
 __all__ += linalg.__all__
 __all__ += nograd.__all__

@@ -259,12 +259,9 @@ _FUNCTION_HINTS: dict[str, str] = {
     "average": "np.mean, or np.sum(w * x) / np.sum(w)",
     "var": "np.mean(np.square(x - np.mean(x, axis, keepdims=True)), axis)",
     "std": "np.sqrt of the variance, written with np.mean",
-    "ravel": "np.reshape(x, -1)",
-    "squeeze": "np.reshape",
-    "expand_dims": "np.reshape, or x[None]",
-    "swapaxes": "np.transpose",
-    "moveaxis": "np.transpose",
-    "copy": "the Tensor itself: Tensors are immutable",
+    "array": "tg.array, or np.stack",  # reached with like=
+    "asarray": "tg.asarray",
+    "full": "tg.full",
 }
 
 
@@ -272,6 +269,9 @@ def array_function(
     func: Callable[..., Any], types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """``Tensor.__array_function__``: run ``func`` on Tensors as tinygrad_np ops."""
+    for t in types:
+        if not (issubclass(t, Tensor) or issubclass(t, np.ndarray)):
+            return NotImplemented  # another array type's turn
     op = NUMPY_OPS.get(func)
     if op is not None:
         try:
@@ -279,9 +279,6 @@ def array_function(
         except _Unsupported as problem:
             name = f"np.{_qualified_name(func)}"
             return _on_data_unless_traced(func, name, args, kwargs, str(problem))
-    for t in types:
-        if not (issubclass(t, Tensor) or issubclass(t, np.ndarray)):
-            return NotImplemented  # another array type's turn
     name = f"np.{_qualified_name(func)}"
     if func in CONSTANT_FUNCTIONS:
         _refuse_tensor_out(name, kwargs)

@@ -233,9 +233,11 @@ class Tensor:
         if self._tape is not None:
             raise TypeError(
                 f"{conversion} of a traced Tensor would drop its gradient (math.* functions, "
-                "np.float64(t) and storing into an ndarray convert this way too). Use "
-                "tinygrad_np ops on the Tensor (tg.exp rather than math.exp), or "
-                "tg.stop_gradient(t) where a constant is meant"
+                "np.float64(t) and storing into an ndarray convert this way too, and so do "
+                "np.array, np.asarray, np.full and np.r_/np.c_, which cannot return a Tensor: "
+                "build arrays of traced values with tg.array, np.stack or np.concatenate, "
+                "tg.full, tg.r_/tg.c_). Use tinygrad_np ops on the Tensor (tg.exp rather than "
+                "math.exp), or tg.stop_gradient(t) where a constant is meant"
             )
         return self._value
 
