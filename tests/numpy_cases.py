@@ -40,8 +40,9 @@ class OpCase:
     floating ndarray argument, and every list or tuple of them, as ``np.stack`` takes).
     ``tg_function`` is the ``tg.*`` spelling (default ``tg.<function.__name__>``; None
     where there is none). ``method`` is the ndarray method (or property, ``"mT"``) that
-    does the same as ``function(x, *rest, **statics)`` (``"sum"``), if any; it is given
-    the statics by position, in the order ``draw`` lists them (``x.swapaxes(0, 1)``).
+    does the same as ``function(x, *rest, **statics)`` (``"sum"``), if any; the statics
+    named in ``method_positional`` are given to it by position, in that order, for
+    ndarray methods that take no keywords (``("axis1", "axis2")`` for ``x.swapaxes(0, 1)``).
     ``torch`` / ``jax`` map the module (``torch`` / ``jax.numpy``) to a function taking
     the same arguments, for the optional differential tests. ``dtype_argument`` is the
     argument that sets the result's dtype, if any: a static's name (``"dtype"``) or a
@@ -67,6 +68,7 @@ class OpCase:
     order: int = 2
     float32: bool = True  # False only with a reason in a comment beside the case
     dtype_argument: str | int | None = None
+    method_positional: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -34,7 +34,10 @@ WRITE_COMMAND = "python tests/numpy_table.py"
 FAMILIES = {
     "elementwise": "elementwise",
     "reductions": "reductions and statistics",
-    "shape": "shape and construction",
+    "shape": "shape",
+    "construction": "construction and splitting",
+    "rearranging": "rearranging, sorting, diagonals",
+    "differences": "finite differences",
     "linalg": "products and linear algebra",
     "nn": "layers",
 }
@@ -103,7 +106,7 @@ def render() -> str:
         for name, value in vars(Tensor).items()
         if not name.startswith("_")
         and (callable(value) or isinstance(value, property))
-        and name not in _ENGINE_ATTRIBUTES
+        and name not in _ENGINE_ATTRIBUTES | _REFUSED_METHODS
     )
     lines = [
         BEGIN,
@@ -120,6 +123,8 @@ def render() -> str:
 
 # Tensor's own API, not declared by an op.
 _ENGINE_ATTRIBUTES = frozenset({"data", "dtype", "item", "ndim", "shape", "size", "traced"})
+# ndarray's in-place sorts: on an immutable Tensor they raise, naming np.sort / np.partition.
+_REFUSED_METHODS = frozenset({"sort", "partition"})
 
 
 def readme_table(text: str) -> str:

@@ -160,16 +160,15 @@ def test_tg_function_and_tensor_method_give_numpys_value(case, data):
 
 
 def _method(case: OpCase, x, rest, statics):
-    """``x.method(*rest, *statics.values())``, or ``x.property`` for one such as ``mT``.
-
-    The statics go by position, in the order the case draws them: some ndarray methods
-    (``reshape``, ``swapaxes``) take no keywords.
-    """
+    """``x.method(*rest, **statics)``, or ``x.property`` for one such as ``mT``; the statics
+    named by ``case.method_positional`` go by position (``x.swapaxes(0, 1)``)."""
     attribute = getattr(x, case.method)
     if not callable(attribute):
         assert not rest and not statics, f"{case.name}: a property takes no arguments"
         return attribute
-    return attribute(*rest, *statics.values())
+    positional = [statics[name] for name in case.method_positional]
+    keywords = {k: v for k, v in statics.items() if k not in case.method_positional}
+    return attribute(*rest, *positional, **keywords)
 
 
 def _differential(case: OpCase, data, library: str):

@@ -139,6 +139,9 @@ def squeeze(a: Any, *, axis: Axis = None) -> Any:
     return reshape(a, shape=tuple(n for i, n in enumerate(shape) if i not in axes))
 
 
+implements(methods=["squeeze"])(statics_method(squeeze, "axis"))
+
+
 @implements(np.expand_dims)
 def expand_dims(a: Any, *, axis: int | tuple[int, ...]) -> Any:
     """``a`` with a new axis of length 1 at each position in ``axis`` (of the result)."""
