@@ -95,6 +95,11 @@ def test_plain_arrays_get_numpys_results():
         (tg.sort(X, axis=0), np.sort(X, axis=0)),
         (tg.repeat(v, repeats=[1, 0, 2]), np.repeat(v, [1, 0, 2])),
         (tg.tile(v, reps=(2, 2)), np.tile(v, (2, 2))),
+        (tg.diag([1.0, 2.0]), np.diag([1.0, 2.0])),  # lists, as NumPy takes them
+        (tg.diagonal([[1, 2], [3, 4]]), np.diagonal([[1, 2], [3, 4]])),
+        (tg.pad([1, 2], pad_width=1, mode="wrap"), np.pad([1, 2], 1, mode="wrap")),
+        (tg.gradient([1, 2, 4]), np.gradient([1, 2, 4])),
+        (tg.array_split([1.0, 2.0, 3.0], indices_or_sections=2)[1], [3.0]),
     ]:
         assert type(mine) is np.ndarray
         np.testing.assert_array_equal(mine, numpys)

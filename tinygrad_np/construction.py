@@ -468,6 +468,7 @@ def _bounds(length: int, indices_or_sections: Any) -> list[tuple[int, int]]:
 def array_split(ary: Any, *, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     """``ary`` cut along ``axis`` into a list of pieces: ``indices_or_sections`` near-equal
     sections (the first ones one longer), or cut before each of the given indices."""
+    ary = asarray(ary)
     shape = shape_of(ary)
     axis = normalize_axis_index(axis, len(shape))
     lead = (slice(None),) * axis
@@ -495,6 +496,7 @@ def split(ary: Any, *, indices_or_sections: Any, axis: int = 0) -> list[Any]:
 
 def _split_along(name: str, axis: int, min_ndim: int) -> Callable[..., list[Any]]:
     def split_along(ary: Any, *, indices_or_sections: Any) -> list[Any]:
+        ary = asarray(ary)
         ndim = len(shape_of(ary))
         if ndim < min_ndim:
             raise ValueError(

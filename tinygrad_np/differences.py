@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from tinygrad_np.construction import concatenate
+from tinygrad_np.construction import asarray, concatenate
 from tinygrad_np.extend import implements, shape_of
 from tinygrad_np.shape import astype, getitem, reshape
 from tinygrad_np.tensor import Tensor, stop_gradient
@@ -33,6 +33,7 @@ def gradient(f: Any, *varargs: Any, axis: int | tuple[int, ...] | None = None,
     is the second-order central difference; at the ends a one-sided difference of order
     ``edge_order`` (1 or 2). The result has ``f``'s floating dtype (float64 for integers).
     """
+    f = asarray(f)
     shape = shape_of(f)
     axes = tuple(range(len(shape))) if axis is None else normalize_axis_tuple(axis, len(shape))
     if edge_order not in (1, 2):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
+from tinygrad_np.construction import asarray
 from tinygrad_np.elementwise import where
 from tinygrad_np.extend import Primitive, implements, shape_of
 from tinygrad_np.shape import (
@@ -205,16 +206,17 @@ def pad(array: Any, *, pad_width: Any, mode: Any = "constant", **options: Any) -
     the default, only). Other modes (``"mean"``, ``"linear_ramp"``, ...) compute new values
     and are refused for traced arrays.
     """
+    if not isinstance(array, Tensor):
+        return np.pad(array, stop_gradient(pad_width), mode=mode, **options)
     if not _supported_padding(mode, options):
-        if isinstance(array, Tensor) and array.traced:
+        if array.traced:
             raise TypeError(
                 f"pad: mode={mode!r}"
                 + (f" with {options}" if options and mode in _GATHERING_MODES else "")
                 + " is not differentiable in tinygrad_np yet; mode='constant' is, and so are "
                 "'edge', 'reflect', 'symmetric' and 'wrap' (with reflect_type='even')"
             )
-        padded = np.pad(stop_gradient(array), stop_gradient(pad_width), mode=mode, **options)
-        return Tensor(padded) if isinstance(array, Tensor) else padded
+        return Tensor(np.pad(array.data, stop_gradient(pad_width), mode=mode, **options))
     shape = shape_of(array)
     widths = _pad_widths(pad_width, len(shape))
     if not shape:  # a 0-d array has no axis to pad
@@ -346,6 +348,7 @@ def _diagonal_positions(rows: int, cols: int, offset: int) -> tuple[Any, Any]:
 def diagonal(a: Any, *, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     """Diagonal ``offset`` of the matrices spanned by ``axis1`` and ``axis2`` (above the main
     one for ``offset > 0``), as the last axis of the result."""
+    a = asarray(a)
     shape = shape_of(a)
     if len(shape) < 2:
         raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {shape}")
@@ -366,6 +369,7 @@ implements(methods=["diagonal"])(statics_method(diagonal, "offset", "axis1", "ax
 def diag(v: Any, *, k: int = 0) -> Any:
     """For a 1-d ``v``, a square matrix with ``v`` on diagonal ``k`` and zeros elsewhere;
     for a 2-d ``v``, its diagonal ``k``."""
+    v = asarray(v)
     shape = shape_of(v)
     if len(shape) == 2:
         return diagonal(v, offset=k)

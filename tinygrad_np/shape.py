@@ -288,9 +288,10 @@ def astype(x: Any, *, dtype: Any, copy: bool = True) -> Any:
     wherever it has one. Complex dtypes are refused. ``copy`` is accepted for NumPy's
     signature; Tensors are immutable, so it changes nothing.
     """
-    target, source = np.dtype(dtype), np.result_type(stop_gradient(x))
+    target = np.dtype(dtype)
     if not isinstance(x, Tensor):
         return np.asarray(x).astype(target, copy=copy)
+    source = np.result_type(stop_gradient(x))
     if target.kind == "c":
         raise TypeError(
             f"astype: cannot convert a Tensor to {target}: tinygrad_np differentiates real "
