@@ -197,15 +197,31 @@ def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
 
 
 @implements(np.pad)
-def pad(array: Any, *, pad_width: Any, mode: Any = "constant", **options: Any) -> Any:
+def pad(
+    array: Any,
+    *,
+    pad_width: Any,
+    mode: Any = "constant",
+    constant_values: Any = None,
+    end_values: Any = None,
+    reflect_type: str | None = None,
+    stat_length: Any = None,
+) -> Any:
     """``array`` with ``pad_width`` elements added before and after each axis.
 
     ``mode="constant"`` (``constant_values``, default 0) pads with numbers: the gradient
     is the cotangent's inner part. ``"edge"``, ``"reflect"``, ``"symmetric"`` and ``"wrap"``
     pad with copies of elements, whose cotangents add to theirs (``reflect_type="even"``,
     the default, only). Other modes (``"mean"``, ``"linear_ramp"``, ...) compute new values
-    and are refused for traced arrays.
+    and are refused for traced arrays. The options are NumPy's, each only for its modes.
     """
+    given = {
+        "constant_values": constant_values,
+        "end_values": end_values,
+        "reflect_type": reflect_type,
+        "stat_length": stat_length,
+    }
+    options = {name: value for name, value in given.items() if value is not None}
     if not isinstance(array, Tensor):
         return np.pad(array, stop_gradient(pad_width), mode=mode, **options)
     if not _supported_padding(mode, options):
