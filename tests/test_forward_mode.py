@@ -359,3 +359,20 @@ def test_transforms_agree_with_jax(name, data):
         tg.hessian(lambda x, w: np.sum(ours(x, w) * weights), argnums=(0, 1))(x, w),
         jax.hessian(lambda x, w: jnp.sum(theirs(x, w) * weights), argnums=(0, 1))(x, w),
     )
+
+
+def test_the_hessian_of_a_vector_function_stacks_one_hessian_per_output():
+    x = np.array([0.3, 0.5])
+    h = tg.hessian(lambda x: np.stack([np.sum(np.sin(x)), np.sum(x**2)]))(x)
+    assert h.shape == (2, 2, 2)
+    np.testing.assert_allclose(h[0], np.diag(-np.sin(x)), rtol=1e-14)
+    np.testing.assert_allclose(h[1], 2 * np.eye(2), rtol=1e-14)
+
+
+def test_a_jacobian_can_be_differentiated_again():
+    x = np.array([0.3, 0.5])
+    # d/dx of sum(J), J = diag(x cos x + sin x): 2 cos x - x sin x
+    g = tg.grad(lambda x: np.sum(tg.jacrev(lambda z: np.sin(z) * z)(x)))(x)
+    np.testing.assert_allclose(g, 2 * np.cos(x) - x * np.sin(x), rtol=1e-14)
+    g = tg.grad(lambda x: np.sum(tg.jacfwd(lambda z: np.sin(z) * z)(x)))(x)
+    np.testing.assert_allclose(g, 2 * np.cos(x) - x * np.sin(x), rtol=1e-14)
