@@ -59,6 +59,19 @@ def _peak_bytes(call: Callable[[], Any]) -> int:
     return peak - base
 
 
+def _table(title: str, calls: dict[str, Callable[[], Any]], repeats: int) -> None:
+    """Time, ratio to the first call (the forward pass) and peak memory of each call."""
+    times = _median_times(calls, repeats)
+    base = next(iter(times.values()))
+    print(f"\n{title}")
+    print("| call | time | ratio to forward | peak memory above inputs |")
+    print("|---|---|---|---|")
+    for name, call in calls.items():
+        peak = _peak_bytes(call)
+        print(f"| {name} | {times[name] * 1e3:.2f} ms | {times[name] / base:.2f}x | "
+              f"{peak / 2**20:.2f} MiB |")  # fmt: skip
+
+
 def _cpu() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -84,15 +97,7 @@ def measure(batch: int, repeats: int) -> None:
         "linearize": lambda: tg.linearize(lambda p: model.loss(p, x, labels), params),
         "one more product from linearize": lambda: f_jvp(tangent),
     }
-    times = _median_times(calls, repeats)
-    base = times["forward (loss)"]
-    print(f"\nbatch {batch}, float32 ({repeats} interleaved repeats, medians)")
-    print("| call | time | ratio to forward | peak memory above inputs |")
-    print("|---|---|---|---|")
-    for name, call in calls.items():
-        peak = _peak_bytes(call)
-        print(f"| {name} | {times[name] * 1e3:.2f} ms | {times[name] / base:.2f}x | "
-              f"{peak / 2**20:.1f} MiB |")  # fmt: skip
+    _table(f"batch {batch}, float32 ({repeats} interleaved repeats, medians)", calls, repeats)
 
 
 def measure_jacobians(repeats: int) -> None:
@@ -108,15 +113,8 @@ def measure_jacobians(repeats: int) -> None:
         "jacrev (10 x 784)": lambda: tg.jacrev(logits)(image),
         "jacfwd (10 x 784)": lambda: tg.jacfwd(logits)(image),
     }
-    times = _median_times(calls, repeats)
-    base = times["forward (logits of one image)"]
-    print(f"\nJacobian of the logits with respect to one image ({repeats} repeats, medians)")
-    print("| call | time | ratio to forward | peak memory above inputs |")
-    print("|---|---|---|---|")
-    for name, call in calls.items():
-        peak = _peak_bytes(call)
-        print(f"| {name} | {times[name] * 1e3:.2f} ms | {times[name] / base:.0f}x | "
-              f"{peak / 2**20:.2f} MiB |")  # fmt: skip
+    title = f"Jacobian of the logits with respect to one image ({repeats} repeats, medians)"
+    _table(title, calls, repeats)
 
 
 def main() -> None:
