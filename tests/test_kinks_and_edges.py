@@ -267,3 +267,24 @@ def test_tensor_methods_of_the_reductions():
         for p in [x.cumsum(1), x.prod(0), x.var(ddof=1), x.std(0), np.ptp(x, 1), x.clip(1, 3)]
     )
     assert tg.value_and_grad(f)(x)[0] == pytest.approx(expected, rel=1e-14)
+
+
+# --- mean of a list -----------------------------------------------------------------------
+
+
+def test_tg_mean_of_a_list_stacks_it_as_numpy_does():
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([[0.5, 4.0, 2.0]])
+
+    def f(x, y):
+        return tg.sum(tg.mean([x, 2.0 * x, y[0], [1.0, 2.0, 3.0]], axis=0) * np.arange(3.0))
+
+    value, (gx, gy) = tg.value_and_grad(f, argnums=(0, 1))(x, y)
+    assert value == pytest.approx(np.sum(np.mean([x, 2 * x, y[0], [1, 2, 3]], axis=0) * [0, 1, 2]))
+    np.testing.assert_allclose(gx, 3.0 / 4.0 * np.arange(3.0), rtol=1e-15)
+    np.testing.assert_allclose(gy, [np.arange(3.0) / 4.0], rtol=1e-15)
+    assert tg.mean([1.0, 3.0]) == 2.0  # no Tensor: NumPy's own
+
+
+def test_numpys_mean_of_a_list_of_traced_tensors_names_tg_mean():
+    with pytest.raises(TypeError, match=r"np\.mean\(\[t1, t2\]\).*tg\.mean\(\[t1, t2\]\)"):
+        tg.grad(lambda x: np.mean([x, x]))(np.ones(3))

@@ -257,8 +257,6 @@ CONSTANT_FUNCTIONS: frozenset[Callable[..., Any]] = frozenset(
 # What to write instead of NumPy functions people reach for.
 _FUNCTION_HINTS: dict[str, str] = {
     "average": "np.mean, or np.sum(w * x) / np.sum(w)",
-    "var": "np.mean(np.square(x - np.mean(x, axis, keepdims=True)), axis)",
-    "std": "np.sqrt of the variance, written with np.mean",
     "array": "tg.array, or np.stack",  # reached with like=
     "asarray": "tg.asarray",
     "full": "tg.full",

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
+from tinygrad_np.construction import asarray
 from tinygrad_np.elementwise import exp, where
 from tinygrad_np.extend import Primitive, implements, shape_of
 from tinygrad_np.shape import broadcast_to, reshape, scatter_add, transpose
@@ -132,7 +133,21 @@ sum = Primitive(
     ),
     numpy=[np.sum],
 )
-mean = Primitive("mean", _mean, _mean_vjps, numpy=[np.mean])
+_mean_primitive = Primitive("mean", _mean, _mean_vjps)
+
+
+@implements(np.mean)
+def mean(x: Any, *, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (all axes when ``None``).
+
+    ``x`` may be a (nested) list or tuple of Tensors, arrays and numbers, built into one
+    array first as ``np.mean`` does: ``tg.mean([t1, t2])``. (NumPy's own ``np.mean([t1, t2])``
+    converts the list to an ndarray without handing the call to the Tensors, which a traced
+    Tensor refuses with a TypeError naming ``tg.mean``.)
+    """
+    return _mean_primitive(asarray(x), axis=axis, keepdims=keepdims)
+
+
 max = Primitive("max", _max, _extremum_vjps, numpy=[np.max, np.amax])
 min = Primitive("min", _min, _extremum_vjps, numpy=[np.min, np.amin])
 

@@ -234,10 +234,11 @@ class Tensor:
             raise TypeError(
                 f"{conversion} of a traced Tensor would drop its gradient (math.* functions, "
                 "np.float64(t) and storing into an ndarray convert this way too, and so do "
-                "np.array, np.asarray, np.full and np.r_/np.c_, which cannot return a Tensor: "
-                "build arrays of traced values with tg.array, np.stack or np.concatenate, "
-                "tg.full, tg.r_/tg.c_). Use tinygrad_np ops on the Tensor (tg.exp rather than "
-                "math.exp), or tg.stop_gradient(t) where a constant is meant"
+                "np.array, np.asarray, np.full, np.r_/np.c_ and NumPy functions given a list "
+                "of Tensors, such as np.mean([t1, t2]), which cannot return a Tensor: build "
+                "arrays of traced values with tg.array, np.stack or np.concatenate, tg.full, "
+                "tg.r_/tg.c_, or write tg.mean([t1, t2])). Use tinygrad_np ops on the Tensor "
+                "(tg.exp rather than math.exp), or tg.stop_gradient(t) where a constant is meant"
             )
         return self._value
 
