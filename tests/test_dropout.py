@@ -24,6 +24,7 @@ def test_a_key_is_two_uint64_words_determined_by_the_seed():
     assert np.array_equal(key, tg.random.key(0))
     assert not np.array_equal(key, tg.random.key(1))
     assert tg.random.key(2**100).shape == (2,)  # seeds of any size
+    assert np.array_equal(tg.random.PRNGKey(0), key)  # JAX's older name
 
 
 def test_split_and_fold_in_give_distinct_reproducible_keys():

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Key", "check_key", "fold_in", "generator", "key", "split"]
+__all__ = ["Key", "PRNGKey", "check_key", "fold_in", "generator", "key", "split"]
 
 Key = npt.NDArray[np.uint64]
 """A key: a uint64 array of shape (2,)."""
@@ -73,6 +73,9 @@ def key(seed: int) -> Key:
     """The key of a non-negative integer seed (of any size)."""
     seed = _non_negative_int("key", "seed", seed)
     return np.asarray(np.random.SeedSequence(seed).generate_state(2, np.uint64), np.uint64)
+
+
+PRNGKey = key  # JAX's older name for it
 
 
 def split(key: Key, num: int = 2) -> npt.NDArray[np.uint64]:
