@@ -66,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "lr": 3e-3,
     "lr_decay": 0.85,
     "max_shift": 1,
+    "max_rotation": 0,
+    "max_scale": 0,
     "seed": 0,
     "limit": None,
     "dataset": "mnist",
@@ -76,7 +78,8 @@ DATASETS = {"mnist": mnist, "fashion-mnist": fashion_mnist}
 OPTIONS = ("epochs", "batch_size", "lr", "seed", "limit", "dataset")
 # These define the optimisation; a resumed run must keep them (only --epochs may change).
 RECIPE_KEYS = (
-    "model", "batch_size", "lr", "lr_decay", "max_shift", "seed", "limit", "dataset",
+    "model", "batch_size", "lr", "lr_decay", "max_shift", "max_rotation", "max_scale", "seed",
+    "limit", "dataset",
 )  # fmt: skip
 TRAINING_DIGITS = 60_000
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # argparse's status for bad arguments; 128 + SIGINT
@@ -135,6 +138,38 @@ def random_shifts(images: Any, max_shift: int, rng: np.random.Generator) -> Any:
     return padded[np.arange(n)[:, None, None], rows, cols]
 
 
+def random_affine(
+    images: Any, max_shift: float, max_rotation: float, max_scale: float, rng: np.random.Generator
+) -> Any:
+    """Each image of ``images`` (N, H, W) rotated about its centre by up to ``max_rotation``
+    degrees, scaled by a factor within ``1 +- max_scale`` and moved by up to ``max_shift``
+    pixels along each axis, all drawn uniformly and independently per image; the pixels
+    are interpolated bilinearly, and what comes from outside the frame is blank."""
+    n, height, width = images.shape
+    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation, n))
+    scale = rng.uniform(1 - max_scale, 1 + max_scale, n)
+    shift_rows, shift_cols = rng.uniform(-max_shift, max_shift, (2, n, 1, 1))
+    # Output pixel p reads the input at centre + rotation(-angle) (p - centre - shift) / scale:
+    # the input's centre lands at centre + shift.
+    cos, sin = (np.cos(angle) / scale)[:, None, None], (np.sin(angle) / scale)[:, None, None]
+    r = (np.arange(height) - (height - 1) / 2)[None, :, None] - shift_rows
+    c = (np.arange(width) - (width - 1) / 2)[None, None, :] - shift_cols
+    rows = (height - 1) / 2 + cos * r - sin * c
+    cols = (width - 1) / 2 + sin * r + cos * c
+    # Blank borders: one row and column of zeros before the image, two after, and sources
+    # clipped to [-1, size], so that both neighbours of every source lie in the padding
+    # or the image.
+    padded = np.pad(images, ((0, 0), (1, 2), (1, 2))).reshape(n, -1)
+    rows, cols = np.clip(rows, -1, height), np.clip(cols, -1, width)
+    top, left = np.floor(rows), np.floor(cols)
+    down, right = (rows - top).astype(images.dtype), (cols - left).astype(images.dtype)
+    index = (top.astype(np.intp) + 1) * (width + 3) + left.astype(np.intp) + 1
+    at = np.arange(n)[:, None, None]
+    return (padded[at, index] * (1 - right) + padded[at, index + 1] * right) * (1 - down) + (
+        padded[at, index + width + 3] * (1 - right) + padded[at, index + width + 4] * right
+    ) * down
+
+
 def train_epoch(
     params: Any,
     opt_state: Any,
@@ -150,6 +185,7 @@ def train_epoch(
     loss and accuracy."""
     order = rng.permutation(len(images))
     batch_size, max_shift = config["batch_size"], config["max_shift"]
+    max_rotation, max_scale = config.get("max_rotation", 0), config.get("max_scale", 0)
     training_keys = getattr(net, "TRAINING_KEYS", False)
     total_loss = total_correct = 0.0
     seen = 0
@@ -158,7 +194,12 @@ def train_epoch(
     with tqdm(batches, desc=description, unit="batch", leave=False, disable=None) as bar:
         for start in bar:
             batch = order[start : start + batch_size]
-            digits = random_shifts(images[batch], max_shift, rng) if max_shift else images[batch]
+            if max_rotation or max_scale:
+                digits = random_affine(images[batch], max_shift, max_rotation, max_scale, rng)
+            elif max_shift:
+                digits = random_shifts(images[batch], max_shift, rng)
+            else:
+                digits = images[batch]
             key = tg.random.key(int(rng.integers(2**63))) if training_keys else None
             (loss, logits), grads = loss_and_grads(
                 params, net.inputs(digits), labels[batch], net, key
@@ -276,6 +317,8 @@ def load_training_state(path: Path) -> tuple[Path, checkpoint.Checkpoint]:
         raise UsageError(f"cannot resume from {display(path)}: {e.strerror or e}") from None
     saved.metadata["config"].setdefault("model", "mlp")  # written before models had names
     saved.metadata["config"].setdefault("dataset", "mnist")  # and before there was a choice
+    for key in ("max_rotation", "max_scale"):  # and before rotations and scalings
+        saved.metadata["config"].setdefault(key, 0)
     return file, saved
 
 

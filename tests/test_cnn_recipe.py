@@ -129,3 +129,50 @@ def test_printed_digits_compares_models_on_typefaces_and_handwriting(
         assert group in rows, lines
     assert "/10" in rows["DejaVu Serif"] and "/3" in rows[printed_digits.HANDWRITTEN]
     assert len(list(out.glob("*.png"))) == 10 * len(printed_digits.TYPEFACES) + 3
+
+
+class Draws:
+    """A stand-in for np.random.Generator whose ``uniform`` returns given values."""
+
+    def __init__(self, angle: float, scale: float, shift: tuple[float, float]) -> None:
+        self.values = [angle, scale, np.array(shift)]
+
+    def uniform(self, low: Any, high: Any, size: Any) -> Any:
+        size = (size,) if isinstance(size, int) else size
+        return np.reshape(self.values.pop(0), (-1,) + (1,) * (len(size) - 1)) * np.ones(size)
+
+
+def affine(image: Any, angle: float = 0.0, scale: float = 1.0, shift=(0.0, 0.0)) -> Any:
+    draws = Draws(angle, scale, shift)
+    return train.random_affine(image[None], 1, 1, 1, draws)[0]  # type: ignore[arg-type]
+
+
+def test_random_affine_rotates_scales_and_moves_about_the_centre() -> None:
+    image = np.random.default_rng(0).random((28, 28)).astype(np.float32)
+    assert np.array_equal(affine(image), image)  # the identity, exactly
+    # A quarter turn (clockwise on screen) is a rotation of the pixel grid.
+    np.testing.assert_allclose(affine(image, angle=90), np.rot90(image, -1), atol=1e-6)
+    # A shift by whole pixels moves the image, leaving a blank border.
+    moved = affine(image, shift=(2.0, -3.0))
+    np.testing.assert_array_equal(moved[2:, :-3], image[:-2, 3:])
+    assert not moved[:2].any() and not moved[:, -3:].any()
+    # Scaling by 2 about the centre reads the centre's neighbourhood, half a pixel per pixel.
+    zoomed = affine(image, scale=2.0)
+    np.testing.assert_allclose(zoomed[13:15, 13:15].mean(), image[13:15, 13:15].mean(), rtol=0.2)
+    # Sources outside the frame are blank.
+    assert not affine(image, shift=(40.0, 0.0)).any()
+    assert affine(image, angle=7, scale=1.1).dtype == np.float32
+
+
+def test_random_affine_draws_per_image_within_its_bounds() -> None:
+    images = np.zeros((500, 28, 28), np.float32)
+    images[:, 13:15, 13:15] = 1  # a dot at the centre
+    out = train.random_affine(images, 2, 10, 0.1, np.random.default_rng(0))
+    rows, cols = np.indices((28, 28))
+    mass = out.sum(axis=(1, 2))
+    centre_rows = (out * rows).sum(axis=(1, 2)) / mass
+    centre_cols = (out * cols).sum(axis=(1, 2)) / mass
+    # Rotation and scaling are about the centre: only the shift moves the dot, by up to 2.
+    assert np.all(np.abs(centre_rows - 13.5) <= 2 + 1e-4)
+    assert np.all(np.abs(centre_cols - 13.5) <= 2 + 1e-4)
+    assert np.std(centre_rows) > 0.5  # and images move differently
