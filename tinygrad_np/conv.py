@@ -17,8 +17,9 @@ Memory: the unfolded matrix is C * kh * kw times the size of the output per chan
 so it is bounded: when it would exceed :data:`UNFOLD_BUDGET_BYTES` (64 MiB) for the
 whole batch, the batch is processed in chunks of as many images as fit in the budget
 (at least one), each chunk one matrix product. The backward pass unfolds in the same
-chunks; it recomputes the unfolded input rather than keeping it from the forward pass,
-so a convolution retains no more than its input and weight.
+chunks. A batch that was one chunk keeps its unfolded input from the forward pass for
+the weight's gradient (at most the budget per convolution, until the backward pass has
+used it); a larger batch's is unfolded again, chunk by chunk.
 
 Derivatives, all to any order: the three convolution primitives are each other's VJPs.
 For ``y = conv2d(x, w)``, ``dx = conv_transpose2d(g, w)`` (the transposed convolution:
@@ -167,6 +168,8 @@ def _fold_into(padded: Any, cols: Any, kernel: Pair, stride: Pair, out_hw: Pair)
 
 
 def _conv2d_forward(x: Any, w: Any, b: Any, *, stride: Pair, padding: Pair) -> Any:
+    """(The convolution, the unfolded input when the whole batch was one chunk, else None):
+    the weight's gradient reuses it rather than unfolding again."""
     n, c, h, width = x.shape
     o, _, kh, kw = w.shape
     dtype, work = _compute_dtype(x, w, b)
@@ -183,7 +186,7 @@ def _conv2d_forward(x: Any, w: Any, b: Any, *, stride: Pair, padding: Pair) -> A
             out[..., start:stop] = (weights @ cols).reshape(o, *out_hw, stop - start)
     if b is not None:
         out += np.asarray(b, work).reshape(o, 1, 1, 1)
-    return _batch_last_to_nchw(out, dtype)
+    return _batch_last_to_nchw(out, dtype), (cols if len(chunks) == 1 else None)
 
 
 def _batch_last_to_nchw(out: Any, dtype: np.dtype[Any]) -> Any:
@@ -209,26 +212,40 @@ def _conv_transpose_forward(g: Any, w: Any, *, stride: Pair, padding: Pair, out_
     return _batch_last_to_nchw(inside, dtype)
 
 
-def _conv2d_weight_forward(x: Any, g: Any, *, stride: Pair, padding: Pair, kernel: Pair) -> Any:
+def _conv2d_weight_forward(
+    x: Any, g: Any, *, stride: Pair, padding: Pair, kernel: Pair, unfolded: Any = None
+) -> Any:
+    """The correlation of ``x`` with ``g``: conv2d's weight gradient. ``unfolded``, if
+    given, is ``x`` already unfolded (in one chunk, in the compute dtype) by conv2d."""
     n, c, _, _ = x.shape
     _, o, ho, wo = g.shape
     dtype, work = _compute_dtype(x, g)
     x_last, g_last = _batch_last(x), _batch_last(g)
     dw = np.zeros((o, c * kernel[0] * kernel[1]), work)
-    for start, stop in _chunks(n, c * kernel[0] * kernel[1] * ho * wo * work.itemsize):
-        cols = _unfold(x_last[..., start:stop], kernel, stride, padding, (ho, wo), work)
+    chunks = list(_chunks(n, c * kernel[0] * kernel[1] * ho * wo * work.itemsize))
+    if unfolded is not None and (len(chunks) != 1 or unfolded.dtype != work):
+        unfolded = None  # (a float64 cotangent for a float32 convolution, say)
+    for start, stop in chunks:
+        if unfolded is not None:
+            cols = unfolded
+        else:
+            cols = _unfold(x_last[..., start:stop], kernel, stride, padding, (ho, wo), work)
         g_matrix = g_last[..., start:stop].reshape(o, ho * wo * (stop - start))
         g_matrix = g_matrix.astype(work, copy=False)
         dw += g_matrix @ cols.T
     return dw.reshape(o, c, *kernel).astype(dtype, copy=False)
 
 
-def _conv2d_vjps(ans: Any, x: Any, w: Any, b: Any, *, stride: Pair, padding: Pair) -> Any:
+def _conv2d_vjps(
+    ans: Any, x: Any, w: Any, b: Any, *, stride: Pair, padding: Pair, saved: Any
+) -> Any:
     statics = {"stride": stride, "padding": padding}
     x_hw, kernel = shape_of(x)[2:], shape_of(w)[2:]
+    # The unfolded x is a function of x's value, which is fixed here: a constant, passed
+    # as a static argument (so the closure stays an op applied to g).
     return (
         lambda g: _conv_transpose(g, w, out_hw=x_hw, **statics),
-        lambda g: _conv2d_weight(x, g, kernel=kernel, **statics),
+        lambda g: _conv2d_weight(x, g, kernel=kernel, unfolded=saved, **statics),
         None if b is None else (lambda g: reduce_sum(g, axis=(0, 2, 3))),
     )
 
@@ -245,7 +262,7 @@ def _conv_transpose_vjps(
 
 
 def _conv2d_weight_vjps(
-    ans: Any, x: Any, g: Any, *, stride: Pair, padding: Pair, kernel: Pair
+    ans: Any, x: Any, g: Any, *, stride: Pair, padding: Pair, kernel: Pair, unfolded: Any = None
 ) -> Any:
     statics = {"stride": stride, "padding": padding}
     x_hw = shape_of(x)[2:]
@@ -255,7 +272,7 @@ def _conv2d_weight_vjps(
     )
 
 
-_conv2d: Primitive = Primitive("conv2d", _conv2d_forward, _conv2d_vjps)
+_conv2d: Primitive = Primitive("conv2d", _conv2d_forward, _conv2d_vjps, saves=True)
 _conv_transpose: Primitive = Primitive(
     "conv_transpose2d", _conv_transpose_forward, _conv_transpose_vjps
 )
