@@ -33,8 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -44,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 import numpy as np
 
-from benchmarks import common, machine, measure
+from benchmarks import common, machine, measure, worker
 from benchmarks import run as harness
 from benchmarks.contenders import sgd_
 
@@ -270,40 +268,18 @@ class Worker:
         out: dict[str, Any] = {"method": "VmHWM - VmRSS around one step, fresh process"}
         out["extra_mib"] = (measure.read_status_kib("VmHWM") - rss) / 1024 if can_reset else None
         if self.contender.numpy_based:
-            tracemalloc.start()
-            self.contender.step(batches[0])
-            tracemalloc.reset_peak()
-            before = tracemalloc.get_traced_memory()[0]
-            self.contender.step(batches[0])
-            out["tracemalloc_extra_mib"] = (tracemalloc.get_traced_memory()[1] - before) / 2**20
-            tracemalloc.stop()
+            step = self.contender.step
+            out["tracemalloc_extra_mib"] = measure.tracemalloc_extra_mib(lambda: step(batches[0]))
         return out
 
 
-def serve(args: argparse.Namespace, proto: IO[str]) -> None:
-    def send(obj: dict[str, Any]) -> None:
-        proto.write(json.dumps(obj) + "\n")
-        proto.flush()
-
-    try:
-        w = Worker(args)
-        if args.mode == "mem":
-            send({"memory": w.memory()})
-            return
-        send({"ready": w.warmup()})
-    except Exception:
-        send({"error": traceback.format_exc()})
-        return
-    for line in sys.stdin:
-        command = line.split()
-        if command == ["epoch"]:
-            send({"sample": w.epoch_sample()})
-        elif len(command) == 3 and command[0] == "layer":
-            send({"sample": w.layer_sample(command[1], int(command[2]))})
-        elif command == ["quit"]:
-            return
-        else:
-            send({"error": f"unknown command {line.strip()!r}"})
+def answer(w: Worker, words: list[str]) -> dict[str, Any] | None:
+    """The reply to one command of the runner: ``epoch`` or ``layer NAME CALLS``."""
+    if words == ["epoch"]:
+        return {"sample": w.epoch_sample()}
+    if len(words) == 3 and words[0] == "layer":
+        return {"sample": w.layer_sample(words[1], int(words[2]))}
+    return None
 
 
 # --- the runner -------------------------------------------------------------------------------
@@ -552,7 +528,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         proto = os.fdopen(os.dup(1), "w")  # the protocol keeps stdout; prints go to stderr
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-        serve(args, proto)
+        worker.serve(lambda: Worker(args), args.mode == "mem", proto, answer)
         return {}
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
     for n in names:

@@ -6,6 +6,7 @@ import os
 import resource
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -77,6 +78,20 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def tracemalloc_extra_mib(step: Callable[[], Any]) -> float:
+    """Peak memory, in MiB, that one call of ``step`` allocates beyond what was held before
+    it, as tracemalloc sees it (NumPy reports its buffers to it), after one traced warm call."""
+    tracemalloc.start()
+    try:
+        step()
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        step()
+        return (tracemalloc.get_traced_memory()[1] - before) / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 def summarize(values: list[float]) -> dict[str, float]:

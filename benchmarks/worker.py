@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-import tracemalloc
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -107,24 +107,28 @@ class Worker:
         c.sync()
         out["extra_mib"] = (measure.read_status_kib("VmHWM") - rss1) / 1024 if can_reset else None
         if c.numpy_based:
-            tracemalloc.start()
-            c.step(first)
-            tracemalloc.reset_peak()
-            before = tracemalloc.get_traced_memory()[0]
-            c.step(first)
-            out["tracemalloc_extra_mib"] = (tracemalloc.get_traced_memory()[1] - before) / 2**20
-            tracemalloc.stop()
+            out["tracemalloc_extra_mib"] = measure.tracemalloc_extra_mib(lambda: c.step(first))
         return out
 
 
-def _serve(args: argparse.Namespace, proto: IO[str]) -> None:
+def serve(
+    make_worker: Callable[[], Any],
+    memory_only: bool,
+    proto: IO[str],
+    answer: Callable[[Any, list[str]], dict[str, Any] | None],
+) -> None:
+    """A worker's side of the protocol: one JSON line per message on ``proto``. Sends the
+    worker's memory and stops, or its warm-up result and then answers each command line of
+    stdin with ``answer(worker, words)`` (None: unknown) until ``quit``. A failure to start
+    is sent as its traceback, for the runner to show."""
+
     def send(obj: dict[str, Any]) -> None:
         proto.write(json.dumps(obj) + "\n")
         proto.flush()
 
     try:
-        w = Worker(args)
-        if args.mode == "mem":
+        w = make_worker()
+        if memory_only:
             send({"memory": w.memory()})
             return
         send({"ready": w.warmup()})
@@ -132,13 +136,11 @@ def _serve(args: argparse.Namespace, proto: IO[str]) -> None:
         send({"error": traceback.format_exc()})
         return
     for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "sample":
-            send({"sample": w.sample()})
-        elif cmd == "quit":
+        words = line.split()
+        if words == ["quit"]:
             return
-        else:
-            send({"error": f"unknown command {cmd!r}"})
+        reply = answer(w, words)
+        send(reply if reply is not None else {"error": f"unknown command {line.strip()!r}"})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,7 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    _serve(args, proto)
+    serve(
+        lambda: Worker(args),
+        args.mode == "mem",
+        proto,
+        lambda w, words: {"sample": w.sample()} if words == ["sample"] else None,
+    )
 
 
 if __name__ == "__main__":
