@@ -133,6 +133,18 @@ def linspace_draw(data, dtype):
     return (start, stop), statics
 
 
+def with_casting(draw):
+    """``draw``'s arguments with one of NumPy's casting rules added (np.row_stack passes one
+    to vstack); the pieces share one dtype, so every rule allows the join."""
+
+    def with_rule(data, dtype):
+        args, statics = draw(data, dtype)
+        rules = st.sampled_from(["no", "equiv", "safe", "same_kind", "unsafe"])
+        return args, {**statics, "casting": data.draw(rules)}
+
+    return with_rule
+
+
 def _torch_cat(torch):
     def cat(arrays, axis):
         if axis is None:
@@ -175,6 +187,18 @@ CASES = [
         stack_family(lambda ndim: 1 if ndim >= 2 else None),
         torch=lambda torch: torch.column_stack,
         jax=lambda jnp: jnp.column_stack,
+    ),
+    OpCase(np.stack, with_casting(stack_draw), id="stack with casting"),
+    OpCase(np.concatenate, with_casting(concatenate_draw), id="concatenate with casting"),
+    OpCase(
+        np.vstack,
+        with_casting(stack_family(lambda ndim: 0 if ndim >= 2 else None)),
+        id="vstack with casting",
+    ),
+    OpCase(
+        np.hstack,
+        with_casting(stack_family(lambda ndim: None if ndim == 0 else 0 if ndim == 1 else 1)),
+        id="hstack with casting",
     ),
     OpCase(np.append, append_draw, jax=lambda jnp: jnp.append),
     OpCase(np.split, split_draw(equal_sections=True), jax=lambda jnp: jnp.split),

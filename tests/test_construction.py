@@ -211,6 +211,26 @@ def test_join_errors_are_numpys_or_clearer():
             tg.grad(lambda x, f=f: tg.sum(tg.array(f(x))))(np.array([0.5, 1.5]))
 
 
+@pytest.mark.parametrize("join", [np.concatenate, np.stack, np.vstack, np.hstack])
+def test_joins_follow_numpys_casting_rule(join):
+    """``dtype``/``casting`` as NumPy checks them: each piece must cast to the result's dtype
+    under the rule (np.row_stack passes both to vstack), else NumPy's TypeError."""
+    x = np.array([[0.5, 1.5]])
+    for casting in ("no", "equiv", "safe", "same_kind", "unsafe"):
+        g = tg.grad(lambda x, rule=casting: np.sum(join([x, x], casting=rule) ** 2))(x)
+        np.testing.assert_allclose(g, 4 * x)
+    g32 = tg.grad(lambda x: np.sum(join([x, x], dtype=np.float32) ** 2))(x)
+    assert g32.dtype == np.float64 and np.allclose(g32, 4 * x)
+    with pytest.raises(TypeError, match="cannot cast array data from float64 to int64"):
+        tg.grad(lambda x: np.sum(join([x, x], dtype=np.int64)))(x)
+    with pytest.raises(TypeError, match="from float32 to float64 according to the rule 'no'"):
+        tg.grad(lambda x: np.sum(join([x.astype(np.float32), x], casting="no")))(x)
+    with pytest.raises(ValueError, match=r"casting must be one of .* \(got 'sideways'\)"):
+        tg.grad(lambda x: np.sum(join([x], casting="sideways")))(x)
+    as_int = tg.vjp(lambda x: join([x, x], dtype=np.int64, casting="unsafe"), x)[0]
+    np.testing.assert_array_equal(as_int, join([x, x], dtype=np.int64, casting="unsafe"))
+
+
 def test_split_gives_a_list_of_traced_pieces_with_numpys_values():
     x = np.arange(7.0)
     seen = []

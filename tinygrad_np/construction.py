@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
@@ -181,6 +181,28 @@ def _pieces(arrays: Any, name: str) -> list[Any]:
     return [asarray(a) for a in arrays]
 
 
+Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
+_CASTINGS: tuple[Casting, ...] = ("no", "equiv", "safe", "same_kind", "unsafe")
+
+
+def _joined_dtype(pieces: list[Any], dtype: Any, casting: Casting, name: str) -> Any:
+    """The result's dtype (``dtype``, or the pieces' common one), once every piece may be
+    cast to it under NumPy's ``casting`` rule, as NumPy checks before joining."""
+    if casting not in _CASTINGS:
+        raise ValueError(
+            f"{name}: casting must be one of {', '.join(map(repr, _CASTINGS))} (got {casting!r})"
+        )
+    dtypes = [np.result_type(stop_gradient(p)) for p in pieces]
+    target = np.result_type(*dtypes) if dtype is None else np.dtype(dtype)
+    for have in dtypes:
+        if not np.can_cast(have, target, casting):
+            raise TypeError(
+                f"{name}: cannot cast array data from {have} to {target} according to the "
+                f"rule {casting!r}"
+            )
+    return dtype
+
+
 def _converted(x: Any, dtype: Any) -> Any:
     return x if dtype is None else astype(x, dtype=dtype)
 
@@ -204,15 +226,19 @@ _concatenate = Primitive("concatenate", _concatenate_impl, _concatenate_vjps)
 
 
 @implements(np.concatenate)  # np.concat is the same function
-def concatenate(arrays: Any, *, axis: int | None = 0, dtype: Any = None) -> Any:
+def concatenate(
+    arrays: Any, *, axis: int | None = 0, dtype: Any = None, casting: Casting = "same_kind"
+) -> Any:
     """The arrays joined along an existing ``axis`` (flattened first when ``axis`` is None).
 
     The list may mix Tensors, arrays, numbers and nested lists; ``dtype`` converts the
-    result as :func:`astype` does.
+    result as :func:`astype` does, once NumPy's ``casting`` rule allows each piece's dtype
+    to be cast to it (``"same_kind"``: float64 to float32, not float to int).
     """
     pieces = _pieces(arrays, "concatenate")
     if not pieces:
         raise ValueError("concatenate: need at least one array to concatenate")
+    dtype = _joined_dtype(pieces, dtype, casting, "concatenate")
     if axis is None:
         pieces, axis = [ravel(p) for p in pieces], 0
     return _converted(_concatenate(*pieces, axis=axis), dtype)
@@ -230,11 +256,13 @@ _stack = Primitive(
 
 
 @implements(np.stack)
-def stack(arrays: Any, *, axis: int = 0, dtype: Any = None) -> Any:
-    """The arrays, all of one shape, joined along a new ``axis`` of the result."""
+def stack(arrays: Any, *, axis: int = 0, dtype: Any = None, casting: Casting = "same_kind") -> Any:
+    """The arrays, all of one shape, joined along a new ``axis`` of the result (``dtype``
+    and ``casting`` as in :func:`concatenate`)."""
     pieces = _pieces(arrays, "stack")
     if not pieces:
         raise ValueError("stack: need at least one array to stack")
+    dtype = _joined_dtype(pieces, dtype, casting, "stack")
     shapes = sorted({shape_of(p) for p in pieces})
     if len(shapes) > 1:
         raise ValueError(f"stack: all input arrays must have the same shape, got shapes {shapes}")
@@ -243,17 +271,20 @@ def stack(arrays: Any, *, axis: int = 0, dtype: Any = None) -> Any:
 
 
 @implements(np.vstack)
-def vstack(tup: Any, *, dtype: Any = None) -> Any:
-    """The arrays joined along the first axis, 1-d ones ``(n,)`` taken as rows ``(1, n)``."""
-    return concatenate([atleast_2d(p) for p in _pieces(tup, "vstack")], axis=0, dtype=dtype)
+def vstack(tup: Any, *, dtype: Any = None, casting: Casting = "same_kind") -> Any:
+    """The arrays joined along the first axis, 1-d ones ``(n,)`` taken as rows ``(1, n)``
+    (``dtype`` and ``casting`` as in :func:`concatenate`)."""
+    pieces = [atleast_2d(p) for p in _pieces(tup, "vstack")]
+    return concatenate(pieces, axis=0, dtype=dtype, casting=casting)
 
 
 @implements(np.hstack)
-def hstack(tup: Any, *, dtype: Any = None) -> Any:
-    """The arrays joined along the second axis, or along the only one if they are 1-d."""
+def hstack(tup: Any, *, dtype: Any = None, casting: Casting = "same_kind") -> Any:
+    """The arrays joined along the second axis, or along the only one if they are 1-d
+    (``dtype`` and ``casting`` as in :func:`concatenate`)."""
     pieces = [atleast_1d(p) for p in _pieces(tup, "hstack")]
     axis = 0 if pieces and len(shape_of(pieces[0])) == 1 else 1
-    return concatenate(pieces, axis=axis, dtype=dtype)
+    return concatenate(pieces, axis=axis, dtype=dtype, casting=casting)
 
 
 @implements(np.dstack)
