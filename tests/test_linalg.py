@@ -247,6 +247,41 @@ def test_pinv_of_a_matrix_of_fixed_lower_rank_has_the_gradient_of_its_rank():
         check_grads(lambda x: np.linalg.pinv(matrix_transpose(x) @ x), (x,), order=2)
 
 
+def test_pinv_of_an_ill_conditioned_full_rank_matrix_differentiates_twice_like_inv():
+    # pinv = inv here, so their Hessian-vector products must agree to inv's own accuracy,
+    # about cond(A) * eps = 1e-10 for cond(A) = 6e5 (A = X.T X, cond(X) = 800); the projector
+    # terms of pinv's VJP, zero in exact arithmetic, made them differ by 30% as rounding noise.
+    u, _, vt = np.linalg.svd(rng.standard_normal((5, 5)))
+    x = (u * np.geomspace(1.0, 1.0 / 800, 5)) @ vt
+    v, c = rng.standard_normal((5, 5)), rng.standard_normal((5, 5))
+
+    def hvp_of(inverse):
+        def first(y):
+            _, vjp_fn = tg.vjp(lambda z: inverse(matrix_transpose(z) @ z), y)
+            return np.sum(vjp_fn(v)[0] * c)
+
+        return tg.grad(first)(x)
+
+    by_inv, by_pinv = hvp_of(np.linalg.inv), hvp_of(np.linalg.pinv)
+    np.testing.assert_allclose(by_pinv, by_inv, rtol=1e-7, atol=1e-7 * np.max(np.abs(by_inv)))
+
+
+def test_pinv_of_a_stack_mixing_ranks_differentiates_each_matrix_by_its_own_rank():
+    full = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+    low = rng.standard_normal((3, 2)) @ rng.standard_normal((2, 3))  # rank 2 of 3
+    stack = np.stack([full, low])
+    cotangent = rng.standard_normal((2, 3, 3))
+    (together,) = tg.vjp(np.linalg.pinv, stack)[1](cotangent)
+    for k, matrix in enumerate((full, low)):
+        (alone,) = tg.vjp(np.linalg.pinv, matrix)[1](cotangent[k])
+        np.testing.assert_allclose(together[k], alone, rtol=1e-12, atol=1e-12)
+    # low keeps its rank along a perturbation within rank-2 matrices only: check the
+    # stack's derivatives where they exist, through a factored parametrization
+    left, right = rng.standard_normal((3, 2)), rng.standard_normal((2, 3))
+    stacked = lambda a, b, c: np.linalg.pinv(np.stack([a, b @ c]))
+    check_grads(stacked, (full, left, right), order=2)
+
+
 def test_norms_of_a_zero_vector_have_the_zero_subgradient():
     zero = np.zeros(3)
     for ord in (None, 2, 3, 1, np.inf):
