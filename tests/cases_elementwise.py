@@ -96,6 +96,18 @@ def where_arguments(data, dtype):
     return (condition, x, y), {}
 
 
+def select_arguments(data, dtype):
+    """1 to 3 boolean conditions and float choices, all of broadcastable shapes, and a
+    default: a float array (differentiated) or a number."""
+    count = data.draw(st.integers(1, 3))
+    drawn = data.draw(broadcast_shapes(2 * count + 1)).input_shapes
+    conditions = [data.draw(hnp.arrays(np.bool_, shape)) for shape in drawn[:count]]
+    choices = [data.draw(tst.float_arrays(shape, dtype=dtype)) for shape in drawn[count:-1]]
+    if data.draw(st.booleans()):
+        return (conditions, choices, data.draw(tst.float_arrays(drawn[-1], dtype=dtype))), {}
+    return (conditions, choices), {"default": data.draw(st.sampled_from([0, 0.5, -2.0]))}
+
+
 def clip_to_constant_bounds(data, dtype):
     # Values on both sides of both bounds, 0.05 away from them: the mask never flips.
     x = data.draw(tst.float_arrays(shapes(), dtype=dtype, avoid=(-0.5, 0.5), margin=KINK_MARGIN))
@@ -186,10 +198,12 @@ CASES = [
     case(np.clip, clip_to_constant_bounds, method="clip", torch="clip"),
     OpCase(np.clip, untied(3), id="clip[array bounds]", method="clip", jax=jnp_only("clip")),
     case(np.where, where_arguments, torch="where"),
+    case(np.select, select_arguments),
     # NaN and infinities never reach a finite difference: finite values, where it is x itself
     case(np.nan_to_num, SMOOTH, torch="nan_to_num"),
     # real input only: real and conj are x, imag is 0
     case(np.real, SMOOTH, torch="real"),
+    OpCase(np.real_if_close, SMOOTH, jax=jnp_only("real_if_close")),
     case(np.imag, SMOOTH),  # torch.imag refuses real tensors
     case(np.conj, SMOOTH, method="conj", torch="conj"),
 ]

@@ -288,3 +288,30 @@ def test_tg_mean_of_a_list_stacks_it_as_numpy_does():
 def test_numpys_mean_of_a_list_of_traced_tensors_names_tg_mean():
     with pytest.raises(TypeError, match=r"np\.mean\(\[t1, t2\]\).*tg\.mean\(\[t1, t2\]\)"):
         tg.grad(lambda x: np.mean([x, x]))(np.ones(3))
+
+
+# --- select: the first condition that holds takes the gradient -----------------------------
+
+
+def test_select_gives_the_gradient_to_the_first_choice_whose_condition_holds():
+    x = np.array([-1.0, 0.5, 2.0, 3.0])
+    choices = lambda x: [2.0 * x, 3.0 * x]
+    # element 2 meets both conditions: the first wins; element 1 meets none: the default
+    conditions = [x > 1.5, x < 0.0]
+    conditions[1] = conditions[1] | (x > 2.5)
+    gx, gd = tg.grad(lambda x, d: tg.sum(np.select(conditions, choices(x), d)), argnums=(0, 1))(
+        x, np.full(4, 7.0)
+    )
+    np.testing.assert_array_equal(gx, [3.0, 0.0, 2.0, 2.0])
+    np.testing.assert_array_equal(gd, [0.0, 1.0, 0.0, 0.0])
+
+
+def test_select_refuses_what_numpy_refuses():
+    x = np.ones(3)
+    for call, error, message in [
+        (lambda x: np.select([x > 0], [x, x]), ValueError, "1 conditions but choicelist has 2"),
+        (lambda x: np.select([], []), ValueError, "empty condition list"),
+        (lambda x: np.select([x], [x]), TypeError, "entry 0 of condlist has dtype float64"),
+    ]:
+        with pytest.raises(error, match=message):
+            tg.grad(lambda x, call=call: tg.sum(call(x)))(x)

@@ -74,8 +74,15 @@ def array_and_number(draw):
     return (x, draw(st.floats(-2, 2))), {}
 
 
+@st.composite
+def angle_arguments(draw):
+    (x,), _ = draw(one_array())
+    return (x,), {"deg": draw(st.booleans())}
+
+
 # How to call each constant function; ufuncs take one array per input by default.
 ARGUMENTS = {
+    np.angle: angle_arguments(),
     np.argmax: with_axis(),
     np.argmin: with_axis(),
     np.argsort: with_axis(),

@@ -88,9 +88,11 @@ __all__ = [
     "rad2deg",
     "radians",
     "real",
+    "real_if_close",
     "reciprocal",
     "relu",
     "remainder",
+    "select",
     "sigmoid",
     "sin",
     "sinc",
@@ -448,6 +450,12 @@ real = Primitive(
     "real", np.real, lambda ans, x: (identity_vjp,), numpy=[np.real], properties=["real"],
     doc="The real part: real input itself (complex numbers are not supported).",
 )  # fmt: skip
+real_if_close = Primitive(
+    "real_if_close", lambda x, *, tol=100: np.real_if_close(x, tol=tol),
+    lambda ans, x, **tol: (identity_vjp,), numpy=[np.real_if_close],
+    doc="Complex input with imaginary parts within ``tol`` machine epsilons of 0 made real: "
+    "real input itself (complex numbers are not supported).",
+)  # fmt: skip
 imag = Primitive(
     "imag", np.imag, lambda ans, x: (lambda g: g * 0,), numpy=[np.imag], properties=["imag"],
     doc="The imaginary part: zeros for real input, with gradient 0 (complex numbers are "
@@ -594,3 +602,32 @@ def where(condition: Any, x: Any = _NOT_GIVEN, y: Any = _NOT_GIVEN) -> Any:
     if x is _NOT_GIVEN or y is _NOT_GIVEN:
         raise ValueError("where: either both or neither of x and y should be given")
     return _where(x, y, condition=np.asarray(stop_gradient(condition)))
+
+
+@implements(np.select)
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
+    """Element by element, the first entry of ``choicelist`` whose condition in ``condlist``
+    holds, else ``default``; everything broadcast together, as ``np.select``.
+
+    Built from :func:`where` (the last pair innermost), so the gradient flows to the choice
+    selected at each element, and to ``default`` where no condition holds. The conditions
+    are boolean arrays and have no gradient; a Tensor there counts by value.
+    """
+    if len(condlist) != len(choicelist):
+        raise ValueError(
+            f"select: condlist has {len(condlist)} conditions but choicelist has "
+            f"{len(choicelist)} choices; they must be of the same length"
+        )
+    if not condlist:
+        raise ValueError("select: an empty condition list is not possible")
+    conditions = [np.asarray(stop_gradient(c)) for c in condlist]
+    for i, condition in enumerate(conditions):
+        if condition.dtype != np.bool_:
+            raise TypeError(
+                f"select: entry {i} of condlist has dtype {condition.dtype}; conditions must "
+                "be boolean arrays"
+            )
+    result = default
+    for condition, choice in zip(reversed(conditions), reversed(choicelist), strict=True):
+        result = where(condition, choice, result)
+    return result

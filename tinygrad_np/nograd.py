@@ -1,7 +1,8 @@
 """Functions whose results carry no gradient: NumPy's own result on the values, a constant.
 
-Rounding (``floor``, ``round``, ...), ``sign`` and ``floor_divide`` are piecewise constant:
-their derivative is 0 wherever it exists, and autograd and JAX define it as 0 everywhere.
+Rounding (``floor``, ``round``, ...), ``sign``, ``angle`` (of real input) and
+``floor_divide`` are piecewise constant: their derivative is 0 wherever it exists, and
+autograd and JAX define it as 0 everywhere.
 Predicates (``isfinite``, ``isnan``, ...) give booleans and index functions (``argmax``,
 ``argsort``, ``nonzero``, ``searchsorted``) integers, which have no gradient at all. So on
 Tensors, traced or not, each returns NumPy's plain ndarray computed on the values: it
@@ -22,6 +23,7 @@ import numpy as np
 from tinygrad_np.extend import implements
 
 __all__ = [
+    "angle",
     "argmax",
     "argmin",
     "argsort",
@@ -69,6 +71,7 @@ round = _no_gradient(np.round, _PIECEWISE_CONSTANT)
 fix = _no_gradient(np.fix, _PIECEWISE_CONSTANT)
 trunc = _no_gradient(np.trunc, _PIECEWISE_CONSTANT)
 sign = _no_gradient(np.sign, _PIECEWISE_CONSTANT)
+angle = _no_gradient(np.angle, _PIECEWISE_CONSTANT + " (0 or pi for real input)")
 floor_divide = implements(methods=["__floordiv__"], reflected=["__rfloordiv__"])(
     _no_gradient(np.floor_divide, _PIECEWISE_CONSTANT)
 )

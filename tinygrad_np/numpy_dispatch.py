@@ -232,6 +232,7 @@ CONSTANT_FUNCTIONS: frozenset[Callable[..., Any]] = frozenset(
         np.searchsorted,
         np.round,
         np.around,
+        np.angle,
         np.fix,
         np.all,
         np.any,
