@@ -162,6 +162,24 @@ def test_the_worst_element_is_reported(rng, sandbox):
     )
 
 
+@pytest.mark.parametrize("modes", [("rev",), ("fwd",)])
+def test_a_step_across_a_near_tie_is_measured_again_at_smaller_steps(modes):
+    # max of two values 3e-6 apart: the default step (1e-5) crosses the tie, eps/10 does not
+    x = np.array([1.0, 1.0 + 3e-6])
+    crossing = numerical_grad(lambda x: np.max(x), (x,))[0]
+    assert abs(crossing[0]) > 0.1  # the control: the first step alone is wrong by 0.35
+    check_grads(lambda x: np.max(x), (x,), modes=modes, method="elementwise")
+
+
+@pytest.mark.parametrize("modes", [("rev",), ("fwd",)])
+def test_a_function_of_high_curvature_passes_at_a_smaller_step(modes):
+    # sin(1000 x): the truncation error h**2 / 6 times the third derivative is 1.7% of the
+    # derivative at the default step (the 1e-6 tolerance allows 0.1% of 1000 cos), 0.017%
+    # at eps/10
+    x = np.array([0.3, 1.1, -0.7])
+    check_grads(lambda x: np.sin(1000.0 * x), (x,), modes=modes, method="elementwise")
+
+
 def test_the_same_seed_reproduces_a_failure_and_another_seed_draws_another_cotangent(rng, sandbox):
     bad_exp = corrupted("exp", lambda g, i: 1.5 * g)
     x = rng.uniform(-1, 1, (6,))
