@@ -4,9 +4,11 @@
     python experiments/predict.py my_seven.png --checkpoint runs/mnist/20261129-141502
     python experiments/predict.py my_seven.png --show seven_input.png
 
-By default the model is the latest full run of ``experiments/train.py`` (``runs/mnist/latest``
-in the repository, whatever the working directory); ``--checkpoint`` takes a checkpoint file, a
-run directory or a runs directory (its latest full run). Whichever model the checkpoint holds
+By default the model is the latest full run of ``experiments/train.py`` in ``runs/mnist/`` in the
+repository, whatever the working directory: that of the convolutional network once one has
+completed (``runs/mnist/latest-cnn``; it is the more accurate), else that of any model
+(``runs/mnist/latest``). ``--checkpoint`` takes a checkpoint file, a run directory or a runs
+directory (its latest full run, of any model). Whichever model the checkpoint holds
 is rebuilt (``experiments/registry.py``), and a first line on stderr says which checkpoint was
 used and the test accuracy its run recorded.
 
@@ -69,9 +71,10 @@ class Model(NamedTuple):
     description: str
 
 
-def load_model(path: str | os.PathLike[str]) -> Model:
-    """The model a checkpoint holds (``path``: a checkpoint, run directory or runs directory),
-    its parameters checked against the model's names, shapes and dtype.
+def load_model(path: str | os.PathLike[str] | None = None) -> Model:
+    """The model a checkpoint holds (``path``: a checkpoint, run directory or runs directory;
+    by default the preferred model of ``runs/mnist``, see above), its parameters checked
+    against the model's names, shapes and dtype.
 
     Raises ``CheckpointLoadError`` saying how to create a checkpoint when there is none or it
     does not hold a model's parameters.
@@ -81,7 +84,10 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         f"{runs.LATEST}), or pass --checkpoint PATH"
     )
     try:
-        file = runs.find_checkpoint(Path(path))
+        if path is None:
+            file = runs.preferred_checkpoint(runs.DEFAULT_RUNS, registry.PREDICTION_PREFERENCE)
+        else:
+            file = runs.find_checkpoint(Path(path))
     except runs.RunError as e:
         raise CheckpointLoadError(f"{e}: {how_to_create}") from None
     description = "a trained model"
@@ -124,7 +130,7 @@ def describe(net: ModuleType, metadata: dict[str, Any]) -> str:
     return f"{net.DESCRIPTION}, {run}, test accuracy {accuracy:.2%}{tested}"
 
 
-def load_params(path: str | os.PathLike[str]) -> Any:
+def load_params(path: str | os.PathLike[str] | None = None) -> Any:
     """The parameters of the model a checkpoint holds (see :func:`load_model`)."""
     return load_model(path).params
 
@@ -185,9 +191,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... of one digit")
     parser.add_argument(
         "--checkpoint",
-        default=str(runs.DEFAULT_RUNS),
         help="a checkpoint, run directory, or runs directory (its latest full run); default: "
-        f"the latest full run of {TRAIN_COMMAND}, {runs.DEFAULT_RUNS}/{runs.LATEST}",
+        f"the latest full run of {TRAIN_COMMAND} in {runs.DEFAULT_RUNS}, the convolutional "
+        f"network's ({runs.LATEST}-cnn) once there is one",
     )
     parser.add_argument(
         "--show",

@@ -25,6 +25,9 @@ from types import ModuleType
 
 MODELS = {"mlp": "experiments.model", "cnn": "experiments.cnn"}
 DEFAULT_MODEL = "mlp"
+# predict.py's default: the latest full run of the first of these that has one (the most
+# accurate model first), else the latest full run of any model.
+PREDICTION_PREFERENCE = ("cnn", "mlp")
 
 
 class UnknownModelError(ValueError):

@@ -7,10 +7,11 @@ Every training run writes into its own directory under a *runs directory* (by de
         20261129-141502/        one run: checkpoint.npz, metrics.json, plots
         20261129-143310/
         latest                  a one-line text file: the name of the latest *full* run
+        latest-cnn              the same for each model: its latest full run
 
 A run directory is named after the time it started (a ``-2``, ``-3``, ... suffix if that
-name is taken). ``latest`` is rewritten atomically (a temporary file renamed over it) and
-only when a full run completes, so a trial run (fewer epochs, ``--limit``) or an
+name is taken). The pointers are rewritten atomically (a temporary file renamed over each)
+and only when a full run completes, so a trial run (fewer epochs, ``--limit``) or an
 interrupted one never changes which model ``predict.py`` uses by default.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tinygrad_np.files import remove_stale_temporaries, temporary_path
@@ -57,22 +59,24 @@ def remove_if_empty(directory: Path) -> None:
         directory.rmdir()
 
 
-def mark_latest(run: Path) -> None:
-    """Make ``run`` the latest full run of its runs directory (atomically)."""
-    pointer = run.parent / LATEST
-    remove_stale_temporaries(pointer, "tmp")
-    temporary = temporary_path(pointer, "tmp")
-    try:
-        temporary.write_text(run.name + "\n")
-        os.replace(temporary, pointer)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+def mark_latest(run: Path, model: str) -> None:
+    """Make ``run``, a full run of ``model``, the latest full run of its runs directory
+    and of that model (each pointer atomically)."""
+    for pointer in (run.parent / LATEST, run.parent / f"{LATEST}-{model}"):
+        remove_stale_temporaries(pointer, "tmp")
+        temporary = temporary_path(pointer, "tmp")
+        try:
+            temporary.write_text(run.name + "\n")
+            os.replace(temporary, pointer)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
-def latest_run(runs: Path) -> Path | None:
-    """The run ``runs/latest`` names, or ``None`` when no full run has completed there."""
-    pointer = runs / LATEST
+def latest_run(runs: Path, model: str | None = None) -> Path | None:
+    """The run ``runs/latest`` names (``runs/latest-<model>`` for one model), or ``None``
+    when no full run (of that model) has completed there."""
+    pointer = runs / (LATEST if model is None else f"{LATEST}-{model}")
     try:
         name = pointer.read_text().strip()
     except FileNotFoundError:
@@ -82,6 +86,16 @@ def latest_run(runs: Path) -> Path | None:
     if not name or "/" in name or name in (".", ".."):
         raise RunError(f"{display(pointer)} does not name a run directory (it holds {name!r})")
     return runs / name
+
+
+def preferred_checkpoint(runs: Path, models: Sequence[str]) -> Path:
+    """The checkpoint of the latest full run of the first of ``models`` that has one in
+    ``runs``; failing all, that of the latest full run (see ``find_checkpoint``)."""
+    for model in models:
+        run = latest_run(runs, model)
+        if run is not None and (run / CHECKPOINT).is_file():
+            return run / CHECKPOINT
+    return find_checkpoint(runs)
 
 
 def find_checkpoint(path: Path) -> Path:

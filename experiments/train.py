@@ -490,10 +490,19 @@ def announce_latest(run: Path, metrics: dict[str, Any]) -> bool:
     if previous is not None and previous != run:
         accuracy = recorded_accuracy(previous)
         before = f", replacing {previous.name}" + (f" ({accuracy:.2%})" if accuracy else "")
-    runs.mark_latest(run)
+    runs.mark_latest(run, metrics["config"]["model"])
+    preferred = runs.preferred_checkpoint(run.parent, registry.PREDICTION_PREFERENCE).parent
+    if preferred == run:
+        uses = "which predict.py uses"
+    else:
+        accuracy = recorded_accuracy(preferred)
+        uses = f"but predict.py prefers {preferred.name}" + (
+            f" ({accuracy:.2%})" if accuracy else ""
+        )
+        uses += ", the latest full run of a model it ranks first (experiments/registry.py)"
     print(
         f"This full run is now the latest model ({display(run.parent / runs.LATEST)} -> "
-        f"{run.name}{before}), which predict.py uses"
+        f"{run.name}{before}), {uses}"
     )
     return True
 

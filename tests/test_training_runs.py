@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import runs, train
+from experiments import predict, runs, train
 from tinygrad_np import checkpoint
 from tinygrad_np.datasets import mnist
 
@@ -136,3 +136,42 @@ def test_predict_without_a_full_run_names_the_trial_runs_and_how_to_train(tmp_pa
     assert "no full training run has completed in runs (it holds trial or unfinished runs" in line
     assert "python experiments/train.py" in line
     assert_no_traceback(predicted)
+
+
+def fake_run(runs_dir: Path, name: str) -> Path:
+    run = runs_dir / name
+    run.mkdir(parents=True)
+    (run / runs.CHECKPOINT).write_bytes(b"")
+    return run
+
+
+def test_predict_prefers_the_first_model_of_its_preference_that_has_a_full_run(
+    tmp_path: Path,
+) -> None:
+    preference = ("cnn", "mlp")
+    mlp_1, cnn_1, mlp_2 = (fake_run(tmp_path, n) for n in ("mlp-1", "cnn-1", "mlp-2"))
+    runs.mark_latest(mlp_1, "mlp")
+    assert runs.preferred_checkpoint(tmp_path, preference) == mlp_1 / runs.CHECKPOINT
+    runs.mark_latest(cnn_1, "cnn")
+    runs.mark_latest(mlp_2, "mlp")  # a newer MLP does not displace the CNN
+    assert runs.latest_run(tmp_path) == mlp_2
+    assert runs.latest_run(tmp_path, "mlp") == mlp_2
+    assert runs.preferred_checkpoint(tmp_path, preference) == cnn_1 / runs.CHECKPOINT
+    assert runs.preferred_checkpoint(tmp_path, ("mlp",)) == mlp_2 / runs.CHECKPOINT
+    # A runs directory from before the per-model pointers: the latest run of any model.
+    (tmp_path / f"{runs.LATEST}-cnn").unlink()
+    (tmp_path / f"{runs.LATEST}-mlp").unlink()
+    assert runs.preferred_checkpoint(tmp_path, preference) == mlp_2 / runs.CHECKPOINT
+
+
+def test_predict_by_default_loads_the_preferred_model_of_the_default_runs_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs, "DEFAULT_RUNS", tmp_path)
+    with pytest.raises(predict.CheckpointLoadError, match="no full training run has completed"):
+        predict.load_model()
+    run = fake_run(tmp_path, "cnn-1")
+    runs.mark_latest(run, "cnn")
+    # The (empty) checkpoint that was chosen is the one the error names.
+    with pytest.raises(predict.CheckpointLoadError, match="cnn-1"):
+        predict.load_model()
