@@ -115,13 +115,13 @@ def test_train_prediction_grid_marks_right_green_and_wrong_red(trial: train.Resu
     assert count_colour(image, RED) > 100
 
 
-def test_each_run_writes_a_directory_of_its_own(tmp_path: Path) -> None:
-    first = train_run("--limit", "300", "--epochs", "1", "--out", str(tmp_path))
-    second = train_run("--limit", "300", "--epochs", "1", "--no-plots", "--out", str(tmp_path))
-    assert first.run.parent == second.run.parent == tmp_path and first.run != second.run
+def test_each_run_writes_a_directory_of_its_own(trial: train.Result) -> None:
+    runs_dir = trial.run.parent
+    second = train_run("--limit", "300", "--epochs", "1", "--no-plots", "--out", str(runs_dir))
+    assert second.run.parent == runs_dir and second.run != trial.run
     assert sorted(p.name for p in second.run.iterdir()) == ["checkpoint.npz", "metrics.json"]
-    assert (first.run / "training_curves.png").is_file()  # the first run's plots stay its own
-    assert not (tmp_path / runs.LATEST).exists()  # trial runs never become the latest model
+    assert (trial.run / "training_curves.png").is_file()  # the first run's plots stay its own
+    assert not (runs_dir / runs.LATEST).exists()  # trial runs never become the latest model
 
 
 def test_same_seed_gives_the_same_numbers_bit_for_bit(tmp_path: Path) -> None:
@@ -256,7 +256,17 @@ def test_the_default_runs_directory_is_the_repositorys_wherever_the_command_runs
     with pytest.raises(train.UsageError, match="stop here"):
         train_run("--limit", "100", "--epochs", "1")
     assert asked == [REPOSITORY / "runs" / "mnist"]
-    assert predict.parse_args(["x.png"]).checkpoint == str(REPOSITORY / "runs" / "mnist")
+    assert predict.parse_args(["x.png"]).checkpoint is None  # the preferred model of:
+    looked_in = []
+
+    def preferred(directory: Path, models: Any) -> Path:
+        looked_in.append(directory)
+        raise runs.RunError("stop here")
+
+    monkeypatch.setattr(runs, "preferred_checkpoint", preferred)
+    with pytest.raises(predict.CheckpointLoadError, match="stop here"):
+        predict.load_model(None)
+    assert looked_in == [REPOSITORY / "runs" / "mnist"]
 
 
 def test_random_shifts_move_each_image_within_the_frame() -> None:
