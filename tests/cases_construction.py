@@ -188,17 +188,11 @@ CASES = [
         torch=lambda torch: torch.column_stack,
         jax=lambda jnp: jnp.column_stack,
     ),
-    OpCase(np.stack, with_casting(stack_draw), id="stack with casting"),
-    OpCase(np.concatenate, with_casting(concatenate_draw), id="concatenate with casting"),
+    # (concatenate, stack and hstack take casting= the same way: tests/test_construction.py)
     OpCase(
         np.vstack,
         with_casting(stack_family(lambda ndim: 0 if ndim >= 2 else None)),
         id="vstack with casting",
-    ),
-    OpCase(
-        np.hstack,
-        with_casting(stack_family(lambda ndim: None if ndim == 0 else 0 if ndim == 1 else 1)),
-        id="hstack with casting",
     ),
     OpCase(np.append, append_draw, jax=lambda jnp: jnp.append),
     OpCase(np.split, split_draw(equal_sections=True), jax=lambda jnp: jnp.split),
