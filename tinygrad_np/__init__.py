@@ -57,6 +57,7 @@ from tinygrad_np.differences import *  # noqa: F403
 from tinygrad_np.elementwise import *  # noqa: F403
 from tinygrad_np.extend import custom_vjp
 from tinygrad_np.jacobians import hessian, jacfwd, jacobian, jacrev
+from tinygrad_np.jit import jit
 from tinygrad_np.linalg import *  # noqa: F403
 from tinygrad_np.nograd import *  # noqa: F403
 from tinygrad_np.rearranging import *  # noqa: F403
@@ -81,6 +82,7 @@ __all__ = [
     "jacfwd",
     "jacobian",
     "jacrev",
+    "jit",
     "jvp",
     "linearize",
     "nn",

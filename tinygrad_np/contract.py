@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_np.jit import Tracer
 from tinygrad_np.tensor import Tensor, stop_gradient
 from tinygrad_np.tree import path_str, tree_flatten, tree_paths
 
@@ -29,6 +30,8 @@ def float_value(leaf: Any, where: str, transform: str) -> Any:
     """The value to trace for one leaf, after checking it can have a gradient."""
     if isinstance(leaf, Tensor):
         value = leaf if leaf.traced else leaf.data
+    elif isinstance(leaf, Tracer):  # an array argument of a function tg.jit traces
+        value = leaf
     elif isinstance(leaf, np.ndarray | np.generic | int | float | complex):
         value = Tensor(leaf).data  # (refusing masked arrays and np.matrix)
     else:
@@ -96,7 +99,7 @@ def check_scalar_output(out: Any, has_aux: bool, transform: str) -> tuple[Any, A
     else:
         loss, aux = out, None
     value = stop_gradient(loss)
-    if isinstance(value, np.ndarray | np.generic) and value.dtype.kind == "f":
+    if isinstance(value, np.ndarray | np.generic | Tracer) and value.dtype.kind == "f":
         if value.shape != ():
             raise ValueError(
                 f"{transform} needs f to return a scalar, but it returned shape {value.shape}; "
@@ -192,10 +195,19 @@ def own_memory(grads: list[Any], callers: list[Any]) -> None:
     taken = {
         id(a if a.base is None else _memory_owner(a)) for a in callers if isinstance(a, np.ndarray)
     }
+    for a in callers:  # arrays that tg.jit traces: their concrete arrays alias as theirs do
+        if isinstance(a, Tracer) and isinstance(a._concrete, np.ndarray):
+            taken.add(id(_memory_owner(a._concrete)))
     for i, grad in enumerate(grads):
         if isinstance(grad, np.ndarray):
             owner = id(grad if grad.base is None else _memory_owner(grad))
             if owner in taken or not grad.flags.writeable:
                 grads[i] = grad = grad.copy()
                 owner = id(grad)
+            taken.add(owner)
+        elif isinstance(grad, Tracer) and isinstance(grad._concrete, np.ndarray):
+            owner = id(_memory_owner(grad._concrete))
+            if owner in taken or not grad._concrete.flags.writeable:
+                grads[i] = grad = grad.copy()  # recorded: every replay copies too
+                owner = id(grad._concrete)
             taken.add(owner)

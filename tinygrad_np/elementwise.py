@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np.extend import Primitive, broadcast_vjp, identity_vjp, implements, shape_of
+from tinygrad_np.jit import Tracer, might
+from tinygrad_np.jit import asarray as as_array
 from tinygrad_np.tensor import Tensor, stop_gradient
 
 __all__ = [
@@ -293,7 +295,7 @@ def _arctan2_vjps(ans: Any, x1: Any, x2: Any) -> tuple[Any, Any]:
 def _hypot_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
     to_x, to_y = broadcast_vjp(x, shape_of(ans)), broadcast_vjp(y, shape_of(ans))
     at_origin = stop_gradient(ans) == 0
-    if at_origin.any():  # x / ans would be 0 / 0: dividing by 1 makes the gradient 0 there
+    if might(at_origin):  # x / ans would be 0 / 0: dividing by 1 makes the gradient 0 there
         ans = where(at_origin, 1, ans)
     return lambda g: to_x(g * (x / ans)), lambda g: to_y(g * (y / ans))
 
@@ -546,11 +548,12 @@ def fmin(x: Any, y: Any) -> Any:
 
 def _clip_vjps(ans: Any, x: Any, *, lo: Any, hi: Any) -> tuple[Any]:
     x_data = stop_gradient(x)
+    # Not written in place: under tg.jit the comparisons are traced and the ones are not.
     inside = np.ones(shape_of(ans), dtype=bool)
     if lo is not None:
-        inside &= x_data > lo
+        inside = inside & (x_data > lo)
     if hi is not None:
-        inside &= x_data < hi
+        inside = inside & (x_data < hi)
     to_x = broadcast_vjp(x, shape_of(ans))
     return (lambda g: to_x(g * inside),)
 
@@ -601,7 +604,10 @@ def where(condition: Any, x: Any = _NOT_GIVEN, y: Any = _NOT_GIVEN) -> Any:
         return np.nonzero(stop_gradient(condition))  # indices: no gradient
     if x is _NOT_GIVEN or y is _NOT_GIVEN:
         raise ValueError("where: either both or neither of x and y should be given")
-    return _where(x, y, condition=np.asarray(stop_gradient(condition)))
+    condition = stop_gradient(condition)
+    if not isinstance(condition, Tracer):
+        condition = np.asarray(condition)
+    return _where(x, y, condition=condition)
 
 
 @implements(np.select)
@@ -620,7 +626,7 @@ def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
         )
     if not condlist:
         raise ValueError("select: an empty condition list is not possible")
-    conditions = [np.asarray(stop_gradient(c)) for c in condlist]
+    conditions = [as_array(stop_gradient(c)) for c in condlist]
     for i, condition in enumerate(conditions):
         if condition.dtype != np.bool_:
             raise TypeError(

@@ -15,6 +15,7 @@ from tinygrad_np import random
 from tinygrad_np.conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d
 from tinygrad_np.elementwise import mul
 from tinygrad_np.extend import Primitive, broadcast_vjp, shape_of
+from tinygrad_np.jit import Tracer, pure_callback
 from tinygrad_np.reductions import log_softmax, per_count, softmax
 from tinygrad_np.reductions import sum as reduce_sum
 from tinygrad_np.shape import reshape
@@ -83,11 +84,11 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     value and gradients are those of ``x @ weight + bias``; the tape records one op
     instead of two and the bias is added into the product in place.
     """
-    if not isinstance(x, np.ndarray | Tensor):  # the VJPs need arrays' .T and .shape
+    if not isinstance(x, np.ndarray | Tensor | Tracer):  # the VJPs need arrays' .T and .shape
         x = np.asarray(x)
-    if not isinstance(weight, np.ndarray | Tensor):
+    if not isinstance(weight, np.ndarray | Tensor | Tracer):
         weight = np.asarray(weight)
-    if not (bias is None or isinstance(bias, np.ndarray | Tensor | float | int)):
+    if not (bias is None or isinstance(bias, np.ndarray | Tensor | Tracer | float | int)):
         bias = np.asarray(bias)  # (Python numbers stay weak scalars: 0.5 keeps float32)
     return _linear(x, weight, bias)
 
@@ -127,8 +128,8 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
         # The famous simplification: d(loss)/d(logits) = (softmax - onehot) / N.
         def d_logits(g: Any) -> Any:
             if saved is None or isinstance(g, Tensor):  # differentiable, for nesting
-                onehot = np.zeros(np.shape(stop_gradient(logits)), stop_gradient(logits).dtype)
-                onehot[np.arange(n), labels] = 1
+                classes = np.arange(np.shape(stop_gradient(logits))[1])
+                onehot = (labels[:, None] == classes).astype(stop_gradient(logits).dtype)
                 return (softmax(logits) - onehot) * per_count(g, n)
             # Plain arrays (the training hot path): the same formula, updated in place, in
             # the forward pass's class-major layout. Its transpose, an (N, C) view, goes to
@@ -137,7 +138,8 @@ def _nll_vjps(ans: Any, logits: Any, labels: Any, saved: Any) -> tuple[Any, Any]
             exp_shifted, row_sums, rows = saved
             d = exp_shifted / row_sums
             d[labels, rows] -= 1
-            d *= np.asarray(g, d.dtype) / n  # (d is float32 for float16 logits)
+            scale = g.astype(d.dtype) if isinstance(g, Tracer) else np.asarray(g, d.dtype)
+            d *= scale / n  # (d is float32 for float16 logits)
             return d.T.astype(logits.dtype, copy=False)
 
         return d_logits, None
@@ -160,6 +162,13 @@ def _label_range_error(labels: Any, c: int) -> ValueError:
     )
 
 
+def _check_label_range(labels: Any, c: int) -> None:
+    """Both bounds, for a program replayed by tg.jit (where the gather's IndexError would not
+    pass through cross_entropy to be explained)."""
+    if labels.size and (np.minimum.reduce(labels) < 0 or np.maximum.reduce(labels) >= c):
+        raise _label_range_error(labels, c)
+
+
 def cross_entropy(logits: Any, labels: Any) -> Any:
     """Mean categorical cross-entropy of ``softmax(logits)`` against ``labels``.
 
@@ -168,13 +177,15 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
     ``log_softmax``, so logits of any magnitude give finite values and gradients;
     the gradient with respect to the logits is ``(softmax(logits) - onehot) / N``.
     """
-    if not isinstance(logits, Tensor):
+    if not isinstance(logits, Tensor | Tracer):
         logits = np.asarray(logits)
     logits_shape = stop_gradient(logits).shape
     if len(logits_shape) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits_shape}")
     n, c = logits_shape
-    label_values = labels if type(labels) is np.ndarray else np.asarray(stop_gradient(labels))
+    label_values = labels if type(labels) is np.ndarray else stop_gradient(labels)
+    if not isinstance(label_values, np.ndarray | Tracer):
+        label_values = np.asarray(label_values)
     kind = label_values.dtype.kind
     if kind in "iu":
         if label_values.shape != (n,):
@@ -182,9 +193,11 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
                 f"cross_entropy: integer labels must have shape ({n},) to match logits "
                 f"{logits_shape}, got {label_values.shape}"
             )
+        if isinstance(label_values, Tracer):  # tg.jit: checked again at every call
+            pure_callback(_check_label_range, label_values, c)
         # A label >= C makes the forward pass's gather of label logits raise IndexError;
         # only negative labels, which would index from the end, need a pass of their own.
-        if n and kind == "i" and np.minimum.reduce(label_values) < 0:
+        elif n and kind == "i" and np.minimum.reduce(label_values) < 0:
             raise _label_range_error(label_values, c)
         try:
             return _cross_entropy(logits, label_values)
@@ -219,14 +232,21 @@ def dropout(x: Any, rate: float, key: random.Key) -> Any:
         raise TypeError(f"dropout: rate must be a number in [0, 1], got {rate!r}")
     if not 0 <= rate <= 1:
         raise ValueError(f"dropout: rate must lie in [0, 1], got {rate}")
-    generator = random.generator(random.check_key(key, "dropout"))
+    if not isinstance(key, Tracer):  # (a key that tg.jit traces is checked as it is drawn from)
+        random.check_key(key, "dropout")
     if rate == 0:
         return x
-    if not isinstance(x, np.ndarray | Tensor):
+    if not isinstance(x, np.ndarray | Tensor | Tracer):
         x = np.asarray(x)
     values = stop_gradient(x)
     dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float64)
     if rate == 1:
         return mul(x, np.zeros(values.shape, dtype))
-    kept = generator.random(values.shape, dtype=np.float32) >= rate
+    kept = pure_callback(_kept, key, values.shape, rate)  # under tg.jit: drawn at every call
     return mul(x, kept * dtype.type(1 / (1 - rate)))
+
+
+def _kept(key: random.Key, shape: tuple[int, ...], rate: float) -> Any:
+    """Where dropout keeps ``x``: the uniforms drawn from ``key`` that are at least ``rate``."""
+    generator = random.generator(random.check_key(key, "dropout"))
+    return generator.random(shape, dtype=np.float32) >= rate

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_np.jit import Tracer
 from tinygrad_np.tensor import NUMPY_OPS, Primitive, Tensor, stop_gradient
 
 __all__ = ["CONSTANT_FUNCTIONS", "CONSTANT_UFUNCS", "array_function", "array_ufunc"]
@@ -269,7 +270,7 @@ def array_function(
 ) -> Any:
     """``Tensor.__array_function__``: run ``func`` on Tensors as tinygrad_np ops."""
     for t in types:
-        if not (issubclass(t, Tensor) or issubclass(t, np.ndarray)):
+        if not issubclass(t, Tensor | np.ndarray | Tracer):
             return NotImplemented  # another array type's turn
     op = NUMPY_OPS.get(func)
     if op is not None:

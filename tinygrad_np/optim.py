@@ -43,6 +43,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from tinygrad_np.jit import Tracer, pure_callback
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
 __all__ = [
@@ -149,6 +150,10 @@ def sgd(
         raise ValueError("sgd: nesterov=True needs a momentum")
     mu = momentum
 
+    def sgd_scalars(count: Any) -> tuple[float, Any]:
+        step = _step("sgd.update", count)
+        return -float(rate(step)), np.array(step + 1, np.int64)
+
     def init(params: Any) -> State:
         leaves, treedef = _parameters("sgd.init", params)
         state: State = {"count": np.zeros((), np.int64)}
@@ -158,13 +163,13 @@ def sgd(
 
     def update(updates: Any, state: State, params: Any = None) -> tuple[Any, State]:
         g_leaves, treedef = _flatten(updates)
-        step = _count("sgd.update", state)
-        scale = -float(rate(step))
-        new_state: State = {"count": np.array(step + 1, np.int64)}
+        # Python reads the count; under tg.jit every call reads it again (pure_callback).
+        scale, count = pure_callback(sgd_scalars, _entry("sgd.update", state, "count"))
+        new_state: State = {"count": count}
         if mu is None:
             try:
                 for g in g_leaves:
-                    if type(g) is not np.ndarray or g.dtype.kind != "f":
+                    if (type(g) is not np.ndarray and type(g) is not Tracer) or g.dtype.kind != "f":
                         raise AttributeError
                 out = [g * scale for g in g_leaves]
             except AttributeError:
@@ -175,7 +180,11 @@ def sgd(
         out, new_trace = [], []
         try:
             for g, t in zip(g_leaves, t_leaves, strict=True):
-                if type(g) is not np.ndarray or g.shape != t.shape or g.dtype != t.dtype:
+                if (
+                    (type(g) is not np.ndarray and type(g) is not Tracer)
+                    or g.shape != t.shape
+                    or g.dtype != t.dtype
+                ):
                     raise AttributeError
                 trace = np.multiply(t, mu, out=np.empty_like(t))
                 trace += g
@@ -276,7 +285,7 @@ def _adam(
     def leaf(g: Any, m: Any, v: Any, decay: Any, bc2: float, scale: float) -> tuple[Any, ...]:
         """The update and new moments of one leaf; ``_Mismatch`` if the arrays do not fit."""
         if (
-            type(g) is not np.ndarray
+            (type(g) is not np.ndarray and type(g) is not Tracer)
             or g.shape != m.shape
             or (g.dtype is not m.dtype and g.dtype != m.dtype)
             or v.shape != m.shape
@@ -302,13 +311,22 @@ def _adam(
         u *= scale
         return u, mu, nu
 
-    def update(updates: Any, state: State, params: Any = None) -> tuple[Any, State]:
-        step = _count(where, state)
-        mu_tree, nu_tree = _entry(where, state, "mu"), _entry(where, state, "nu")
-        t = step + 1
+    def adam_scalars(count: Any) -> tuple[float, float, float, Any]:
+        """The second moment's bias correction, the update's scale, the decay's factor and the
+        new count, as Python floats (weak scalars: float32 stays float32)."""
+        t = _step(where, count) + 1
         bias_correction_1 = 1.0 - b1**t
-        bias_correction_2 = 1.0 - b2**t
-        scale = -float(rate(step)) / bias_correction_1
+        scale = -float(rate(t - 1)) / bias_correction_1
+        # The direction lacks its bias correction, which `scale` holds, so the decay is
+        # multiplied by it: (mu_hat / den + wd p) lr == (mu / den + wd bc1 p) lr / bc1.
+        decay = 0.0 if weight_decay is None else weight_decay * bias_correction_1
+        return 1.0 - b2**t, scale, decay, np.array(t, np.int64)
+
+    def update(updates: Any, state: State, params: Any = None) -> tuple[Any, State]:
+        # Python reads the count; under tg.jit every call reads it again (pure_callback).
+        count = _entry(where, state, "count")
+        bias_correction_2, scale, decay_factor, new_count = pure_callback(adam_scalars, count)
+        mu_tree, nu_tree = _entry(where, state, "mu"), _entry(where, state, "nu")
         if (
             weight_decay is None
             and type(updates) is dict
@@ -325,16 +343,14 @@ def _adam(
             except (KeyError, AttributeError, _Mismatch):
                 pass  # a nested tree, or something at fault: the general path sorts it out
             else:
-                return out, {"count": np.array(t, np.int64), "mu": new_mu, "nu": new_nu}
+                return out, {"count": new_count, "mu": new_mu, "nu": new_nu}
         g_leaves, treedef = _flatten(updates)
         mu_leaves = _moments(where, mu_tree, "mu", treedef, updates)
         nu_leaves = _moments(where, nu_tree, "nu", treedef, updates)
         if weight_decay is None:
             decayed: list[Any] = [None] * len(g_leaves)
         else:
-            # The direction lacks its bias correction, which `scale` holds, so the decay is
-            # multiplied by it: (mu_hat / den + wd p) lr == (mu / den + wd bc1 p) lr / bc1.
-            decayed = _decayed(name, params, treedef, weight_decay * bias_correction_1, mask)
+            decayed = _decayed(name, params, treedef, decay_factor, mask)
         out_leaves, mu_out, nu_out = [], [], []
         try:
             for g, m, v, decay in zip(g_leaves, mu_leaves, nu_leaves, decayed, strict=True):
@@ -349,7 +365,7 @@ def _adam(
                 or ValueError(f"{where}: the optimizer state does not match grads")
             ) from None
         new_state: State = {
-            "count": np.array(t, np.int64),
+            "count": new_count,
             "mu": _unflatten(treedef, mu_out),
             "nu": _unflatten(treedef, nu_out),
         }
@@ -681,12 +697,8 @@ def _parameters(where: str, params: Any) -> tuple[list[Any], TreeDef]:
 _STATE_HINT = "the state made by this optimizer's init(); the call is update(grads, state, params)"
 
 
-def _count(where: str, state: Any) -> int:
+def _step(where: str, count: Any) -> int:
     """The number of updates already applied, from ``state["count"]``."""
-    try:
-        count = state["count"]
-    except (KeyError, TypeError, IndexError):
-        raise ValueError(f"{where}: state has no 'count' entry: expected {_STATE_HINT}") from None
     if type(count) is np.ndarray and count.shape == () and count.dtype.kind in "iu":
         step = int(count)
         if step >= 0:
@@ -699,7 +711,7 @@ def _count(where: str, state: Any) -> int:
 def _entry(where: str, state: Any, key: str) -> Any:
     try:
         return state[key]
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         raise ValueError(f"{where}: state has no {key!r} entry: expected {_STATE_HINT}") from None
 
 

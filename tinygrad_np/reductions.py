@@ -30,6 +30,8 @@ from numpy.lib.array_utils import normalize_axis_index
 from tinygrad_np.construction import asarray
 from tinygrad_np.elementwise import exp, where
 from tinygrad_np.extend import Primitive, implements, shape_of
+from tinygrad_np.jit import asarray as as_array
+from tinygrad_np.jit import might
 from tinygrad_np.shape import broadcast_to, reshape, scatter_add, transpose
 from tinygrad_np.tensor import Tensor, stop_gradient
 
@@ -119,8 +121,9 @@ def _extremum_vjps(ans: Any, x: Any, *, axis: Axis = None, keepdims: bool = Fals
     if not keepdims:
         extremum = np.reshape(extremum, _keepdims_shape(shape, axis))
     mask = values == extremum
-    if np.isnan(extremum).any():  # a NaN is the extremum of its slice: it takes the gradient
-        mask |= np.isnan(values) & np.isnan(extremum)
+    nan_extremum = np.isnan(extremum)
+    if might(nan_extremum):  # a NaN is the extremum of its slice: it takes the gradient
+        mask = mask | (np.isnan(values) & nan_extremum)
     share = (mask / np.sum(mask, axis=axis, keepdims=True)).astype(np.result_type(values))
     return (lambda g: _spread(g, shape, axis, keepdims) * share,)
 
@@ -373,7 +376,7 @@ trace = Primitive("trace", _trace, _trace_vjps, numpy=[np.trace])
 def _accumulating(x: Any) -> Any:
     """``x`` in a dtype whose sums do not overflow: float16 sums beyond 65504 would be inf,
     so float16 is computed in float32 (as ``np.mean`` does) and the result rounded back."""
-    x = np.asarray(x)
+    x = as_array(x)
     return x.astype(np.float32) if x.dtype == np.float16 else x
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from tinygrad_np.extend import Primitive, broadcast_vjp, implements, shape_of
+from tinygrad_np.jit import asarray as as_array
 from tinygrad_np.tensor import Tensor, stop_gradient
 
 __all__ = [
@@ -276,7 +277,7 @@ def _cast_vjps(ans: Any, x: Any, *, dtype: np.dtype[Any]) -> tuple[Any]:
     return (lambda g: _cast(g, dtype=original),)
 
 
-_cast: Primitive = Primitive("astype", lambda x, *, dtype: np.asarray(x).astype(dtype), _cast_vjps)
+_cast: Primitive = Primitive("astype", lambda x, *, dtype: as_array(x).astype(dtype), _cast_vjps)
 
 
 @implements(np.astype)
@@ -290,7 +291,7 @@ def astype(x: Any, *, dtype: Any, copy: bool = True) -> Any:
     """
     target = np.dtype(dtype)
     if not isinstance(x, Tensor):
-        return np.asarray(x).astype(target, copy=copy)
+        return as_array(x).astype(target, copy=copy)
     source = np.result_type(stop_gradient(x))
     if target.kind == "c":
         raise TypeError(
@@ -298,7 +299,7 @@ def astype(x: Any, *, dtype: Any, copy: bool = True) -> Any:
             "floating-point functions only, and complex numbers are not supported"
         )
     if target.kind != "f" or source.kind != "f":
-        return np.asarray(stop_gradient(x)).astype(target)
+        return as_array(stop_gradient(x)).astype(target)
     return x if target == source else _cast(x, dtype=target)
 
 
@@ -328,7 +329,8 @@ def _is_basic(index: Any) -> bool:
 
 def _scatter_add(g: Any, *, index: Any, shape: tuple[int, ...]) -> Any:
     """Zeros of ``shape`` with ``g`` added at ``index`` (the transpose of ``x[index]``)."""
-    out = np.zeros(shape, dtype=np.result_type(g))
+    # Made from g, so that under tg.jit it is traced too (and order="C", as np.zeros makes it).
+    out = np.zeros_like(g, shape=shape, order="C")
     if _is_basic(index):
         out[index] = g
     else:

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tinygrad_np.debug import Watch, watching
+from tinygrad_np.jit import Tracer
 from tinygrad_np.listing import Listing, OpRecord
 
 __all__ = [
@@ -136,8 +137,8 @@ def _plain(op: str, x: Any) -> Any:
     """
     if isinstance(x, Tensor):
         return _data(x)
-    if x is None or isinstance(x, np.generic | int | float | complex):
-        return x
+    if x is None or isinstance(x, np.generic | int | float | complex | Tracer):
+        return x  # (a Tracer: an array that tg.jit is tracing)
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"{op}: masked arrays are not supported (converting one would drop its mask); "
@@ -170,7 +171,8 @@ class Tensor:
                 "Tensor(traced_tensor) would drop its gradient; use the Tensor itself, "
                 "or tg.stop_gradient(x) if a constant is meant"
             )
-        self._value = np.asarray(_plain("Tensor", data))
+        value = _plain("Tensor", data)
+        self._value = value if isinstance(value, Tracer) else np.asarray(value)
         self._tape: Tape | None = None
         self._node = -1
 

@@ -25,6 +25,7 @@ from tinygrad_np.contract import (
     normalize_argnums,
     own_memory,
 )
+from tinygrad_np.jit import Tracer
 from tinygrad_np.tensor import Tape, Tensor, backward, stop_gradient
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
@@ -61,14 +62,14 @@ def _gradient(cotangent: Any, leaf: Any, where: Callable[[], str]) -> Any:
     if cotangent is None:
         cotangent = np.zeros(shape, dtype)
     elif not isinstance(cotangent, Tensor):
-        cotangent = np.asarray(cotangent)
+        cotangent = cotangent if isinstance(cotangent, Tracer) else np.asarray(cotangent)
         if cotangent.shape != shape:
             raise RuntimeError(
                 f"a VJP returned a gradient of shape {cotangent.shape} for an input of shape "
                 f"{shape}: that op's VJP is wrong (the gradient of {where()})"
             )
         cotangent = cotangent.astype(dtype, copy=False)
-    if isinstance(cotangent, np.ndarray) and not isinstance(leaf, np.ndarray | Tensor):
+    if isinstance(cotangent, np.ndarray) and not isinstance(leaf, np.ndarray | Tensor | Tracer):
         return cotangent[()]  # a scalar argument gets a NumPy scalar gradient
     return cotangent
 
@@ -320,11 +321,13 @@ def value_and_grad(
         loss, aux, value = check_scalar_output(out, has_aux, "grad")
         traced_loss = isinstance(loss, Tensor) and loss._tape is tape
         seeds = {loss._node: np.array(1, value.dtype)} if traced_loss else {}
-        grads = pullback(seeds, [a for a in args if isinstance(a, np.ndarray)], True)
+        grads = pullback(seeds, [a for a in args if isinstance(a, np.ndarray | Tracer)], True)
         result = grads[0] if single else tuple(grads)
         value = _lower(loss, tape)
         if type(value) is np.ndarray:  # f may return (a view of) an input: not the caller's own
             value = value.copy()
+        elif isinstance(value, Tracer) and isinstance(value._concrete, np.ndarray):
+            value = value.copy()  # (as above, for an array that tg.jit traces)
         if has_aux:
             leaves, treedef = tree_flatten(aux)
             return (value, tree_unflatten(treedef, [_lower(x, tape) for x in leaves])), result

@@ -1,0 +1,461 @@
+"""tg.jit: a traced program replays the function exactly, or the trace is refused.
+
+"Exactly" is bitwise: the replay runs the same NumPy calls in the same order as eager
+execution, so every comparison here is ``array_equal`` on values and dtypes, with no tolerance.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_properties_compositions import programs_and_inputs
+
+import tinygrad_np as tg
+from tinygrad_np.jit import ConcretizationTypeError, pure_callback
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def assert_bitwise_equal(a, b):
+    """Same pytree structure, and every leaf the same type, dtype, shape and bits."""
+    a_leaves, a_def = tg.tree_flatten(a)
+    b_leaves, b_def = tg.tree_flatten(b)
+    assert a_def == b_def
+    for x, y in zip(a_leaves, b_leaves, strict=True):
+        assert type(x) is type(y), (type(x), type(y))
+        if isinstance(x, np.ndarray | np.generic):
+            assert x.dtype == y.dtype and np.shape(x) == np.shape(y)
+            assert np.array_equal(x, y, equal_nan=True), (x, y)
+        else:
+            assert x == y
+
+
+def copy_tree(tree):
+    return tg.tree_map(lambda x: x.copy() if isinstance(x, np.ndarray) else x, tree)
+
+
+def mlp_params(rng, dtype=np.float32):
+    shapes = {"W1": (784, 128), "b1": (1, 128), "W2": (128, 10), "b2": (1, 10)}
+    return {
+        k: (rng.standard_normal(s) * (np.sqrt(2 / s[0]) if k[0] == "W" else 0.1)).astype(dtype)
+        for k, s in shapes.items()
+    }
+
+
+def mlp_loss(params, x, labels):
+    hidden = tg.relu(tg.nn.linear(x, params["W1"], params["b1"]))
+    return tg.nn.cross_entropy(tg.nn.linear(hidden, params["W2"], params["b2"]), labels)
+
+
+def batches(rng, count, n=128, dtype=np.float32):
+    return [(rng.random((n, 784), dtype=np.float64).astype(dtype), rng.integers(0, 10, n))
+            for _ in range(count)]  # fmt: skip
+
+
+# --- the training step ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "sgd_momentum", "adamw"])
+def test_mlp_training_step_jitted_equals_eager_bitwise_for_20_steps(optimizer):
+    rng = np.random.default_rng(0)
+    opt = {
+        "sgd": tg.optim.sgd(0.1),
+        "adam": tg.optim.adam(tg.optim.exponential_decay(3e-3, 5, 0.85)),
+        "sgd_momentum": tg.optim.sgd(0.05, momentum=0.9, nesterov=True),
+        "adamw": tg.optim.adamw(1e-3, weight_decay=1e-2),
+    }[optimizer]
+    loss_and_grads = tg.value_and_grad(mlp_loss)
+
+    def step(params, state, x, labels):
+        loss, grads = loss_and_grads(params, x, labels)
+        updates, state = opt.update(grads, state, params)
+        return tg.optim.apply_updates(params, updates), state, loss
+
+    jitted = tg.jit(step)
+    params = mlp_params(rng)
+    eager = (params, opt.init(params))
+    traced = (copy_tree(params), opt.init(params))
+    for x, labels in batches(rng, 20):
+        *eager, eager_loss = step(*eager, x, labels)
+        *traced, traced_loss = jitted(*traced, x, labels)
+        assert_bitwise_equal((eager, eager_loss), (traced, traced_loss))
+    assert jitted.traces == 1
+
+
+def test_in_place_sgd_inside_the_jitted_step_updates_the_callers_arrays_as_eager():
+    rng = np.random.default_rng(1)
+    loss_and_grads = tg.value_and_grad(mlp_loss)
+
+    def step(params, x, labels):
+        loss, grads = loss_and_grads(params, x, labels)
+        for k in params:
+            params[k] -= 0.1 * grads[k]
+        return loss
+
+    jitted = tg.jit(step)
+    eager, traced = mlp_params(rng), None
+    traced = copy_tree(eager)
+    arrays = dict(traced)  # the caller's own arrays, updated in place by every call
+    for x, labels in batches(rng, 20):
+        assert_bitwise_equal(step(eager, x, labels), jitted(traced, x, labels))
+        assert_bitwise_equal(eager, traced)
+    assert all(traced[k] is arrays[k] for k in arrays)
+
+
+def test_full_batch_float64_step_is_bitwise_equal():
+    rng = np.random.default_rng(2)
+    loss_and_grads = tg.value_and_grad(mlp_loss)
+
+    def step(params, x, labels):
+        loss, grads = loss_and_grads(params, x, labels)
+        return {k: params[k] - 0.1 * grads[k] for k in params}, loss
+
+    jitted = tg.jit(step)
+    eager = traced = mlp_params(rng, np.float64)
+    for x, labels in batches(rng, 3, n=1000, dtype=np.float64):
+        eager, eager_loss = step(eager, x, labels)
+        traced, traced_loss = jitted(traced, x, labels)
+        assert_bitwise_equal((eager, eager_loss), (traced, traced_loss))
+
+
+# --- random programs -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@given(data=st.data())
+def test_random_programs_and_their_gradients_replay_bitwise(dtype, data):
+    program, inputs = data.draw(programs_and_inputs(dtype), label="program, inputs")
+    argnums = tuple(range(len(inputs)))
+
+    def f(*xs):
+        value, grads = tg.value_and_grad(lambda *ys: tg.sum(program(*ys)), argnums)(*xs)
+        return value, grads, program(*xs)
+
+    jitted = tg.jit(f)
+    assert_bitwise_equal(f(*inputs), jitted(*inputs))  # the tracing call
+    # Other values of the same shapes: the replay, with masks and branches of where, relu,
+    # max and clip recomputed (nothing of the first call's values is kept).
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    others = tuple((rng.standard_normal(x.shape) * 2).astype(dtype) for x in inputs)
+    with np.errstate(all="ignore"):
+        expected = f(*others)
+        assert_bitwise_equal(expected, jitted(*others))
+    assert jitted.traces == 1
+
+
+@given(
+    shapes=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_new_shapes_retrace_and_each_program_replays_bitwise(shapes, seed):
+    rng = np.random.default_rng(seed)
+
+    def f(x, w):
+        return tg.value_and_grad(lambda x, w: tg.sum(tg.tanh(x @ w) * (x @ w > 0)), (0, 1))(x, w)
+
+    jitted = tg.jit(f, cache_size=len(shapes))
+    for n, m in shapes + shapes:  # the second time round, every signature is cached
+        x, w = rng.standard_normal((n, m)), rng.standard_normal((m, 3)).astype(np.float32)
+        assert_bitwise_equal(f(x, w), jitted(x, w))
+    assert jitted.traces == len(set(shapes))
+
+
+def test_the_cache_keeps_the_most_recently_used_signatures():
+    jitted = tg.jit(lambda x: x * 2, cache_size=2)
+    for n in (1, 2, 3, 3, 2):  # 1 is the least recently used when 3 arrives
+        jitted(np.ones(n))
+    assert jitted.traces == 3
+    jitted(np.ones(1))
+    assert jitted.traces == 4
+
+
+def test_dtype_layout_python_numbers_and_structure_are_part_of_the_signature():
+    jitted = tg.jit(lambda x, scale: x * scale)
+    x = np.arange(6.0).reshape(2, 3)
+    for args in [(x, 2.0), (x, 2.0), (x, 3.0), (x.astype(np.float32), 2.0), (x.T, 2.0)]:
+        assert_bitwise_equal(args[0] * args[1], jitted(*args))
+    assert jitted.traces == 4
+    assert_bitwise_equal(jitted(x, np.float32(2)), x * np.float32(2))
+    assert_bitwise_equal(jitted(x, scale=np.float32(2)), x * np.float32(2))
+
+
+# --- what a caller gets back ---------------------------------------------------------------------
+
+
+def test_returned_arrays_survive_later_calls():
+    def f(x):
+        y = np.exp(x)
+        z = y * 2
+        return {"y": y, "z": z, "sum": z.sum(axis=0), "constant": np.ones(2), "view": z.T}
+
+    jitted = tg.jit(f)
+    kept = [jitted(np.full((2, 3), float(i))) for i in range(4)]
+    for i, result in enumerate(kept):
+        assert_bitwise_equal(result, f(np.full((2, 3), float(i))))
+    kept[0]["constant"][0] = 5.0  # a constant returned is the caller's own copy
+    assert jitted(np.zeros((2, 3)))["constant"][0] == 1.0
+
+
+def test_results_are_bitwise_those_of_the_tracing_call_and_of_eager_with_python_outputs():
+    def f(x, n):
+        return x[:n] + 1, n, None, "tag"
+
+    jitted = tg.jit(f, static_argnums=1)
+    x = np.arange(5.0)
+    assert_bitwise_equal(jitted(x, 2), f(x, 2))
+    assert_bitwise_equal(jitted(x + 1, 2), f(x + 1, 2))
+    assert_bitwise_equal(jitted(x, 3), f(x, 3))
+    assert jitted.traces == 2
+
+
+def test_donated_arguments_may_be_overwritten_and_others_never_are():
+    loss_and_grads = tg.value_and_grad(mlp_loss)
+
+    def step(params, x, labels):
+        loss, grads = loss_and_grads(params, x, labels)
+        return {k: params[k] - 0.1 * grads[k] for k in params}, loss
+
+    rng = np.random.default_rng(3)
+    params = mlp_params(rng)
+    eager = copy_tree(params)
+    jitted = tg.jit(step, donate_argnums=0)
+    for x, labels in batches(rng, 5):
+        x_before = x.copy()
+        eager, eager_loss = step(eager, x, labels)
+        params, loss = jitted(params, x, labels)
+        assert_bitwise_equal((eager, eager_loss), (params, loss))
+        assert np.array_equal(x, x_before)
+
+
+# --- what a trace refuses ------------------------------------------------------------------------
+
+
+def test_python_control_flow_on_a_traced_value_raises_naming_the_operation():
+    def branchy(x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+    with pytest.raises(ConcretizationTypeError, match=r"bool\(\).*np\.greater"):
+        tg.jit(branchy)(np.ones(3))
+    assert issubclass(ConcretizationTypeError, TypeError)
+
+    def through_a_gradient(x):
+        loss, g = tg.value_and_grad(lambda x: tg.sum(x * x))(x)
+        return g if loss > 1 else -g
+
+    with pytest.raises(ConcretizationTypeError, match=r"bool\(\)"):
+        tg.jit(through_a_gradient)(np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("convert", "named"),
+    [
+        (float, r"float\(\)"),
+        (int, r"int\(\)"),
+        (lambda x: range(x), r"__index__"),
+        (lambda x: math.exp(x), r"float\(\)"),
+        (np.asarray, r"conversion to an ndarray"),
+        (lambda x: np.array([x, x]), r"conversion to an ndarray"),
+        (lambda x: x.item(), r"\.item\(\)"),
+        (lambda x: x.tolist(), r"\.tolist\(\)"),
+        (lambda x: np.ones(3)[x.astype(int)], r"conversion to an ndarray|__index__"),
+    ],
+)
+def test_scalar_conversions_of_traced_values_raise(convert, named):
+    with pytest.raises(ConcretizationTypeError, match=named):
+        tg.jit(lambda x: convert(x.sum()))(np.ones(3))
+
+
+def test_control_flow_on_shapes_and_static_arguments_is_fine():
+    def f(x, mode):
+        if x.shape[0] > 2 and mode == "double":
+            return x * 2
+        return x
+
+    jitted = tg.jit(f, static_argnums=1)
+    assert_bitwise_equal(jitted(np.ones(3), "double"), np.full(3, 2.0))
+    assert_bitwise_equal(jitted(np.ones(3), "keep"), np.ones(3))
+    assert_bitwise_equal(jitted(np.ones(2), "double"), np.ones(2))
+
+
+@pytest.mark.parametrize(
+    "masked",
+    [
+        lambda x: x * (x > 0),
+        lambda x: np.where(x > 0, x, 0.1 * x),
+        lambda x: tg.relu(x),
+        lambda x: tg.grad(lambda x: tg.sum(tg.relu(x) ** 2))(x),
+        lambda x: tg.grad(lambda x: tg.sum(tg.where(x > 0, x, -x)))(x),
+        lambda x: tg.grad(lambda x: tg.sum(tg.max(x, axis=0)))(x),
+    ],
+    ids=["mask-product", "np-where", "relu", "relu-grad", "tg-where-grad", "max-grad"],
+)
+def test_masks_are_recomputed_at_every_call(masked):
+    jitted = tg.jit(masked)
+    first = np.array([[1.0, -2.0], [3.0, 0.5]])
+    second = -first  # every entry on the other side: the first call's mask would be all wrong
+    assert_bitwise_equal(jitted(first), masked(first))
+    assert_bitwise_equal(jitted(second), masked(second))
+    assert not np.array_equal(jitted(second), masked(first))
+
+
+def test_numpy_calls_the_tracer_cannot_record_are_refused():
+    constant = np.zeros(3)
+
+    def writes_a_constant(x):
+        constant[...] += x
+        return x
+
+    def writes_out_a_constant(x):
+        np.add(x, 1, out=constant)
+        return x
+
+    def unrecordable_method(x):
+        return x.tobytes()
+
+    def global_random_state(x):
+        return x + np.random.standard_normal(3)  # noqa: NPY002
+
+    for f, message in [
+        (writes_a_constant, r"not traced"),
+        (writes_out_a_constant, r"not traced"),
+        (unrecordable_method, r"ndarray\.tobytes"),
+        (global_random_state, r"global random state"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            tg.jit(f)(np.ones(3))
+
+
+def test_a_leaked_tracer_is_refused_later():
+    leaked = []
+
+    def leaks(x):
+        leaked.append(x)
+        return x + 1
+
+    tg.jit(leaks)(np.ones(2))
+    with pytest.raises(TypeError, match="leaked"):
+        tg.jit(lambda y: y + leaked[0])(np.ones(2))
+
+
+def test_argument_errors_name_the_problem():
+    with pytest.raises(TypeError, match="callable"):
+        tg.jit(3)
+    with pytest.raises(TypeError, match=r"argument 1\['a'\]\[1\] is an unhashable set"):
+        tg.jit(lambda x, opts: x)(np.ones(2), {"a": [np.ones(2), {1, 2}]})
+    with pytest.raises(TypeError, match="static argument 1 must be hashable"):
+        tg.jit(lambda x, opts: x, static_argnums=1)(np.ones(2), [1])
+    with pytest.raises(ValueError, match="static and donated"):
+        tg.jit(lambda x: x, static_argnums=0, donate_argnums=0)
+    with pytest.raises(TypeError, match="Tensor"):
+        tg.jit(lambda x: tg.Tensor(x))(np.ones(2))
+
+
+def test_bad_labels_are_caught_at_every_replay():
+    loss = tg.jit(tg.value_and_grad(mlp_loss))
+    rng = np.random.default_rng(4)
+    params = mlp_params(rng)
+    ((x, labels),) = batches(rng, 1)
+    loss(params, x, labels)
+    for bad in (-1, 10):
+        wrong = labels.copy()
+        wrong[3] = bad
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+            loss(params, x, wrong)
+
+
+# --- random numbers ------------------------------------------------------------------------------
+
+
+def test_random_numbers_come_from_key_arguments_drawn_at_every_call():
+    def f(x, key):
+        return tg.nn.dropout(x, 0.5, key)
+
+    jitted = tg.jit(f)
+    x = np.ones((4, 8), np.float32)
+    results = []
+    for seed in range(3):
+        key = tg.random.key(seed)
+        results.append(jitted(x, key))
+        assert_bitwise_equal(results[-1], f(x, key))
+    assert not np.array_equal(results[0], results[1])
+
+
+# --- pure_callback -------------------------------------------------------------------------------
+
+
+def test_pure_callback_runs_python_on_every_calls_values():
+    def halvings(count):
+        return 0.5 ** int(count), count + 1  # a Python float, and an array
+
+    def f(x, count):
+        rate, count = pure_callback(halvings, count)
+        return x * rate * 2.0, count  # rate stays a weak Python float: float32 stays float32
+
+    jitted = tg.jit(f)
+    x = np.ones(2, np.float32)
+    for n in range(3):
+        assert_bitwise_equal(jitted(x, np.array(n)), f(x, np.array(n)))
+        assert jitted(x, np.array(n))[0].dtype == np.float32
+
+
+def test_source_shows_the_program():
+    jitted = tg.jit(lambda x, y: np.exp(x) @ y)
+    text = jitted.source(np.ones((2, 2)), np.ones((2, 2)))
+    assert "np.exp(v0" in text and "np.matmul(" in text
+
+
+def test_an_array_constant_reads_as_it_was_when_each_step_used_it():
+    def f(x):
+        scratch = np.zeros(3)
+        before = x + scratch
+        scratch[0] = 5.0  # changed after a step read it: that step must still read zeros
+        return before, x * scratch
+
+    jitted = tg.jit(f)
+    for value in (1.0, 2.0):
+        assert_bitwise_equal(jitted(np.full(3, value)), f(np.full(3, value)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "transpose"),
+    [((128, 784), (784, 128), ""), ((128, 784), (128, 128), "a"), ((128, 10), (128, 10), "b"),
+     ((128, 128), (128, 10), ""), ((1000, 784), (784, 128), "")],
+)  # fmt: skip
+def test_writing_into_a_planned_array_gives_the_same_bits(dtype, a_shape, b_shape, transpose):
+    # The planner's premise: out= changes where a result goes, never how it is computed.
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(a_shape).astype(dtype)
+    b = rng.standard_normal(b_shape).astype(dtype)
+    a, b = (a.T if "a" in transpose else a), (b.T if "b" in transpose else b)
+    product = np.matmul(a, b)
+    assert np.array_equal(np.matmul(a, b, out=np.empty_like(product)), product)
+    for axis in (0, 1):
+        total = np.add.reduce(product, axis=axis)
+        assert np.array_equal(np.add.reduce(product, axis=axis, out=np.empty_like(total)), total)
+    expected = np.tanh(product)
+    np.tanh(product, out=product)  # an elementwise ufunc over its own operand
+    assert np.array_equal(product, expected)
+
+
+def test_the_planner_reuses_arrays_and_writes_donated_arguments_in_place():
+    loss_and_grads = tg.value_and_grad(mlp_loss)
+
+    def step(params, x, labels):
+        loss, grads = loss_and_grads(params, x, labels)
+        return {k: params[k] - 0.1 * grads[k] for k in params}, loss
+
+    rng = np.random.default_rng(6)
+    params = mlp_params(rng)
+    ((x, labels),) = batches(rng, 1)
+    source = tg.jit(step, donate_argnums=0).source(copy_tree(params), x, labels)
+    assert "out=b0" in source and source.count("np.empty_like") == 0
+    for k in range(4):  # every new parameter is written over the donated one
+        assert f"out=v{k})" in source
+    kept = tg.jit(step).source(copy_tree(params), x, labels)
+    assert all(f"out=v{k})" not in kept for k in range(4))

@@ -1,0 +1,976 @@
+"""``tg.jit``: trace a function once into a flat program of NumPy calls, then replay it.
+
+The first call of ``jit(f)`` with a given *signature* (the pytree structure of the
+arguments, the shape, dtype and layout of each array among them, the values of everything
+else) runs ``f`` eagerly on :class:`Tracer` stand-ins for the arrays. A Tracer holds the
+concrete array of that call and records every NumPy call made on it (ufuncs through
+``__array_ufunc__``, functions through ``__array_function__``, operators, indexing and the
+ndarray methods a model uses) as one step of a straight-line program, the step run on the
+concrete arrays as it is recorded. The tape, the Tensors, the VJP closures and the checks of
+``value_and_grad`` or an optimizer inside ``f`` all run once, at trace time: what they leave
+behind is their NumPy calls, which is all the program keeps. That program is then compiled
+into one Python function (``Jitted.source`` shows it) and later calls with the same signature
+run it: no dispatch, no tape, no pytree checks.
+
+The tracer works below the engine, at the level of NumPy, because the engine computes from
+values while it records: a VJP maker builds ReLU's mask with ``ans > 0``, the cross-entropy
+gathers at the labels. Recorded as NumPy calls on Tracers, such masks are recomputed by every
+replay; anything the tracer cannot see is refused at trace time instead of being baked in.
+``bool()``, ``float()``, ``int()``, ``operator.index`` and ``np.asarray`` of a Tracer raise
+:class:`ConcretizationTypeError` (a TypeError) naming the conversion and the NumPy call whose
+result it was: Python control flow on traced values would freeze the first call's branch.
+Branch on shapes and static arguments instead, or compute both sides and ``np.where``. Code
+that must read values in Python (an optimizer's step count and schedule, an input check, a
+random key) runs through :func:`pure_callback`, which records the whole Python function as one
+step. Random numbers come from explicit key arguments (``tg.random``); a trace that draws
+from NumPy's global random state is refused.
+
+Replay never changes which NumPy calls run or their order, so its results equal eager
+execution bit for bit. What it changes is where results go. The planner walks the program
+once, computes the last use of every buffer (a view keeps its base alive), and gives each
+fresh array result of a ufunc, a ufunc reduction or ``np.matmul`` (and each ``np.empty_like``)
+a buffer allocated once and reused by later steps whose results have the same shape, dtype
+and layout, written with ``out=``; an elementwise ufunc may write over an operand that dies
+with it. Arrays returned to the caller are never among those buffers: they are allocated by
+the call (as in eager execution), or are arguments the caller passed, so a later call never
+overwrites them. With ``donate_argnums`` the caller gives up the listed arguments' arrays:
+the program may then write results into them (``p - lr * g`` in place of ``p``), as JAX's
+buffer donation does; a donated array must not be used after the call.
+
+Programs are cached per signature in a least-recently-used cache of ``cache_size`` entries
+(8 by default); a call with a new signature traces again. Python numbers in the arguments are
+part of the signature by value (NumPy treats them as weak scalars, which no traced array can
+imitate): pass a 0-d array to trace one. Arrays that ``f`` reads but does not take as
+arguments are constants of the program (read, never written, at every replay).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import linecache
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
+
+__all__ = [
+    "ConcretizationTypeError",
+    "Jitted",
+    "Tracer",
+    "asarray",
+    "jit",
+    "might",
+    "pure_callback",
+]
+
+
+class ConcretizationTypeError(TypeError):
+    """A traced value was needed as a Python value (``if x > 0:``, ``float(x)``, ...)."""
+
+
+# Functions of shapes and dtypes only: run on the concrete arrays, nothing recorded.
+_STATIC_FUNCTIONS = frozenset(
+    {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+)
+# ndarray methods a Tracer records (each run as a method call at replay).
+_METHODS = frozenset(
+    {
+        "all", "any", "argmax", "argmin", "argsort", "astype", "clip", "conj", "copy",
+        "cumprod", "cumsum", "diagonal", "dot", "fill", "flatten", "max", "mean", "min",
+        "nonzero", "prod", "ravel", "repeat", "reshape", "round", "sort", "squeeze", "std",
+        "sum", "swapaxes", "take", "trace", "transpose", "var", "view",
+    }
+)  # fmt: skip
+_PROPERTIES = frozenset({"T", "mT", "real", "imag"})
+# A Python value that no NumPy call can have computed from a traced array.
+_LITERALS = (type(None), bool, int, str, type(Ellipsis))
+
+
+class _Step:
+    """One recorded call: ``kind`` says how it is written (see ``_Compiler.statement``)."""
+
+    __slots__ = ("args", "fn", "kind", "kwargs", "name", "outputs", "tracers")
+
+    def __init__(
+        self, kind: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+    ) -> None:
+        self.kind, self.fn, self.args, self.kwargs, self.name = kind, fn, args, kwargs, name
+        self.outputs: Any = None  # the result's pattern: Tracers, tuples/lists of them, None
+        self.tracers: list[Tracer] = []  # every Tracer among the arguments
+
+
+class _Trace:
+    """The program being recorded: its steps, and which buffer each Tracer lives in."""
+
+    def __init__(self) -> None:
+        self.steps: list[_Step] = []
+        self.tracers: list[Tracer] = []  # by number; keeps every concrete value alive
+        self.buffer_of: list[int | None] = []  # tracer number -> number of its buffer's owner
+        self.owners: dict[int, int] = {}  # id(memory-owning object) -> tracer number
+        # id(an array constant) -> (the array, a snapshot of it): the program reads snapshots,
+        # so a constant that f changes after a step used it still reads as that step saw it.
+        self.constants: dict[int, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+        self.alive = True
+
+    def new(self, concrete: Any, origin: str) -> Tracer:
+        tracer = object.__new__(Tracer)
+        tracer._concrete, tracer._trace, tracer._origin = concrete, self, origin
+        tracer._number = len(self.tracers)
+        self.tracers.append(tracer)
+        buffer = None
+        if isinstance(concrete, np.ndarray):
+            owner: Any = concrete
+            while isinstance(owner, np.ndarray) and owner.base is not None:
+                owner = owner.base
+            buffer = self.owners.setdefault(id(owner), tracer._number)
+        self.buffer_of.append(buffer)
+        return tracer
+
+    def record(
+        self, kind: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+    ) -> Any:
+        """Run one call on the concrete values, record it, and return its traced result."""
+        step = _Step(kind, fn, self.freeze(args), self.freeze(kwargs), name)
+        concrete_args = _concretize(args, self, step)
+        concrete_kwargs = _concretize(kwargs, self, step)
+        if kind == "call":
+            result = fn(*concrete_args, **concrete_kwargs)
+        elif kind == "method":
+            result = getattr(concrete_args[0], fn)(*concrete_args[1:], **concrete_kwargs)
+        elif kind == "getattr":
+            result = getattr(concrete_args[0], fn)
+        elif kind == "getitem":
+            result = concrete_args[0][concrete_args[1]]
+        else:  # setitem
+            concrete_args[0][concrete_args[1]] = concrete_args[2]
+            result = None
+        existing = {id(t._concrete): t for t in step.tracers}
+        traced = self._wrap(result, existing, name)
+        step.outputs = traced
+        self.steps.append(step)
+        return traced
+
+    def freeze(self, template: Any) -> Any:
+        """``template`` with each array constant replaced by a snapshot of its current value."""
+        if type(template) is tuple or type(template) is list:
+            return type(template)(self.freeze(t) for t in template)
+        if type(template) is dict:
+            return {k: self.freeze(v) for k, v in template.items()}
+        if not isinstance(template, np.ndarray):
+            return template
+        known = self.constants.get(id(template))
+        if known is not None and known[0] is template and _same_bytes(known[1], template):
+            return known[1]
+        snapshot = template.copy()
+        self.constants[id(template)] = (template, snapshot)
+        return snapshot
+
+    def _wrap(self, result: Any, existing: dict[int, Tracer], name: str) -> Any:
+        """The Tracers standing for ``result`` (an argument written with ``out=`` keeps its own)."""
+        if isinstance(result, tuple | list):
+            return type(result)(self._wrap(r, existing, name) for r in result)
+        if result is None:
+            return None
+        if isinstance(result, np.ndarray | np.generic | bool | int | float | complex):
+            same = existing.get(id(result))
+            if same is not None and same._concrete is result and isinstance(result, np.ndarray):
+                return same
+            return self.new(result, name)
+        raise TypeError(
+            f"jit: {name} returned a {type(result).__name__}, which a traced program cannot hold "
+            "(arrays, NumPy scalars and tuples or lists of them only)"
+        )
+
+
+def _same_bytes(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    a_bytes, b_bytes = (np.ascontiguousarray(x).reshape(-1).view(np.uint8) for x in (a, b))
+    return bool(np.array_equal(a_bytes, b_bytes))
+
+
+def _concretize(template: Any, trace: _Trace, step: _Step) -> Any:
+    """``template`` with each Tracer replaced by its concrete value (and noted in ``step``)."""
+    if isinstance(template, Tracer):
+        if template._trace is not trace or not trace.alive:
+            raise TypeError(
+                f"jit: {step.name} got a traced value from another trace, or from a call that "
+                "has returned (a Tracer leaked out of the function being jitted); return it "
+                "instead of storing it"
+            )
+        step.tracers.append(template)
+        return template._concrete
+    if type(template) is tuple or type(template) is list:
+        return type(template)(_concretize(t, trace, step) for t in template)
+    if type(template) is dict:
+        return {k: _concretize(v, trace, step) for k, v in template.items()}
+    if type(template) is slice:
+        for bound in (template.start, template.stop, template.step):
+            if isinstance(bound, Tracer):
+                raise ConcretizationTypeError(
+                    f"jit: slicing with a traced bound (the result of {bound._origin}) in "
+                    f"{step.name}: the result's shape would depend on a traced value; slice "
+                    "with Python ints or static arguments, or use a mask"
+                )
+    return template
+
+
+def _trace_of(values: Sequence[Any]) -> _Trace | None:
+    for value in values:
+        if isinstance(value, Tracer):
+            return value._trace
+        if type(value) is tuple or type(value) is list:
+            found = _trace_of(value)
+            if found is not None:
+                return found
+    return None
+
+
+def _defers(values: Sequence[Any]) -> bool:
+    """Whether another array type (a Tensor) among ``values`` should handle the call."""
+    for value in values:
+        kind = type(value)
+        if kind is Tracer or kind is np.ndarray or isinstance(value, _LITERALS):
+            continue
+        if type(value) is tuple or type(value) is list:
+            if _defers(value):
+                return True
+        elif getattr(kind, "__array_ufunc__", None) not in (None, np.ndarray.__array_ufunc__):
+            return True
+    return False
+
+
+def _concretization_error(what: str, tracer: Tracer) -> ConcretizationTypeError:
+    return ConcretizationTypeError(
+        f"jit: {what} of a traced value (the result of {tracer._origin}): a traced value was "
+        "used in Python control flow or converted to a Python or NumPy value, which would bake "
+        "the first call's value into the trace. Compute with arrays instead (np.where(x > 0, "
+        "a, b) for a branch), branch on shapes or static arguments (static_argnums), or run "
+        "the Python code through tg.jit's pure_callback"
+    )
+
+
+def _ufunc_name(ufunc: np.ufunc, method: str) -> str:
+    return f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+
+
+_NUMBERS = (bool, int, float, complex)
+# Python's own arithmetic, for traced Python numbers (a pure_callback's results): NumPy's would
+# turn two floats into an np.float64, which is no longer a weak scalar.
+_PYTHON_OPERATORS: dict[Any, Callable[[Any, Any], Any]] = {
+    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+    np.true_divide: operator.truediv, np.floor_divide: operator.floordiv,
+    np.remainder: operator.mod, np.power: operator.pow,
+}  # fmt: skip
+
+
+def _is_number(x: Any) -> bool:
+    return type(x._concrete if isinstance(x, Tracer) else x) in _NUMBERS
+
+
+def _binary(ufunc: np.ufunc) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    python = _PYTHON_OPERATORS.get(ufunc)
+
+    def forward(self: Tracer, other: Any) -> Any:
+        if python is not None and _is_number(self) and _is_number(other):
+            name = f"operator.{python.__name__}"
+            return self._trace.record("call", python, (self, other), {}, name)
+        return ufunc(self, other)
+
+    def reflected(self: Tracer, other: Any) -> Any:
+        if python is not None and _is_number(self) and _is_number(other):
+            name = f"operator.{python.__name__}"
+            return self._trace.record("call", python, (other, self), {}, name)
+        return ufunc(other, self)
+
+    def in_place(self: Tracer, other: Any) -> Any:
+        return ufunc(self, other, out=(self,))
+
+    return forward, reflected, in_place
+
+
+class Tracer:
+    """An array being traced by :func:`jit`: the concrete array of the tracing call, and
+    the place in the program where it was computed.
+
+    It supports NumPy's ufuncs and functions, the operators, indexing and the common
+    ndarray methods and properties, each recorded. Shape, dtype, ``ndim``, ``size`` and
+    ``len`` are static (part of the signature). Converting it to a Python value or to an
+    ndarray raises :class:`ConcretizationTypeError`.
+    """
+
+    __slots__ = ("_concrete", "_number", "_origin", "_trace")
+    _concrete: Any
+    _number: int
+    _origin: str
+    _trace: _Trace
+
+    def __init__(self) -> None:
+        raise TypeError("Tracers are made by tg.jit while it traces a function")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape (static: part of the jitted function's signature)."""
+        return np.shape(self._concrete)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype (static)."""
+        return np.result_type(self._concrete)
+
+    @property
+    def ndim(self) -> int:
+        """The number of dimensions (static)."""
+        return np.ndim(self._concrete)
+
+    @property
+    def size(self) -> int:
+        """The number of elements (static)."""
+        return int(np.size(self._concrete))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"Tracer(shape={self.shape}, dtype={self.dtype}, from {self._origin})"
+
+    # --- recorded calls ------------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out", ())
+        if _defers(inputs) or _defers(out):
+            return NotImplemented
+        name = _ufunc_name(ufunc, method)
+        written = list(out) + ([inputs[0]] if method == "at" else [])
+        for target in written:
+            if target is not None and not isinstance(target, Tracer):
+                raise TypeError(
+                    f"jit: {name} would write a traced value into an array that is not traced "
+                    "(with out= or an in-place operator, into an array made from constants or "
+                    "not taken as an argument): later reads of it could not be recorded, and "
+                    "the next call would not write it. Use the returned value (a = a & t "
+                    "rather than a &= t), or pass that array as an argument"
+                )
+        trace = _trace_of(inputs) or _trace_of(out)
+        assert trace is not None
+        fn = ufunc if method == "__call__" else getattr(ufunc, method)
+        return trace.record("call", fn, inputs, kwargs, name)
+
+    def __array_function__(
+        self, func: Callable[..., Any], types: Any, args: Any, kwargs: dict[str, Any]
+    ) -> Any:
+        for t in types:
+            if not issubclass(t, Tracer | np.ndarray):
+                return NotImplemented
+        if func in _STATIC_FUNCTIONS:
+            step = _Step("call", func, args, kwargs, "")
+            return func(
+                *_concretize(args, self._trace, step), **_concretize(kwargs, self._trace, step)
+            )
+        name = f"np.{getattr(func, '__name__', repr(func))}"
+        module = getattr(func, "__module__", "") or ""
+        if module.startswith("numpy.linalg"):
+            name = f"np.linalg.{func.__name__}"
+        out = kwargs.get("out")
+        if out is not None and not all(isinstance(o, Tracer) for o in np.atleast_1d(out)):
+            raise TypeError(
+                f"jit: {name}(..., out=an array that is not traced) would write a traced value "
+                "into it, and the next call would not; use the returned value"
+            )
+        return self._trace.record("call", func, args, kwargs, name)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._trace.record("getitem", None, (self, index), {}, "indexing ([])")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if _defers((value,)):
+            raise TypeError(
+                "jit: storing a Tensor into a traced array (a[i] = t) would drop its gradient"
+            )
+        self._trace.record("setitem", None, (self, index, value), {}, "assignment ([]=)")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _METHODS:
+            record = self._trace.record
+            return lambda *args, **kwargs: record(
+                "method", name, (self, *args), kwargs, f"ndarray.{name}"
+            )
+        if name in _PROPERTIES:
+            return self._trace.record("getattr", name, (self,), {}, f"ndarray.{name}")
+        if not name.startswith("__") and hasattr(np.ndarray, name):
+            raise TypeError(
+                f"jit: ndarray.{name} of a traced array is not supported: its result could "
+                "not be recomputed by later calls (tg.jit records NumPy functions, operators, "
+                "indexing and the methods " + ", ".join(sorted(_METHODS)) + ")"
+            )
+        raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+
+    # --- conversions to Python values: refused ----------------------------------------
+
+    def __bool__(self) -> bool:
+        raise _concretization_error("bool() (an if, while, and, or, not)", self)
+
+    def __float__(self) -> float:
+        raise _concretization_error("float()", self)
+
+    def __int__(self) -> int:
+        raise _concretization_error("int()", self)
+
+    def __complex__(self) -> complex:
+        raise _concretization_error("complex()", self)
+
+    def __index__(self) -> int:
+        raise _concretization_error("use as an index or size (__index__)", self)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise _concretization_error(
+            "conversion to an ndarray (np.asarray, np.array, or storing into an ndarray that "
+            "is not traced)",
+            self,
+        )
+
+    def item(self, *args: Any) -> Any:
+        """Refused: the value would be a Python constant of the trace."""
+        raise _concretization_error(".item()", self)
+
+    def tolist(self) -> Any:
+        """Refused: the values would be Python constants of the trace."""
+        raise _concretization_error(".tolist()", self)
+
+    def __contains__(self, value: Any) -> bool:
+        raise _concretization_error("`in`", self)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __neg__(self) -> Any:
+        return np.negative(self)
+
+    def __pos__(self) -> Any:
+        return np.positive(self)
+
+    def __abs__(self) -> Any:
+        return np.absolute(self)
+
+    def __invert__(self) -> Any:
+        return np.invert(self)
+
+    def __lt__(self, other: Any) -> Any:
+        return np.less(self, other)
+
+    def __le__(self, other: Any) -> Any:
+        return np.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return np.greater(self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return np.greater_equal(self, other)
+
+    def __eq__(self, other: Any) -> Any:
+        return np.equal(self, other)
+
+    def __ne__(self, other: Any) -> Any:
+        return np.not_equal(self, other)
+
+    __add__, __radd__, __iadd__ = _binary(np.add)
+    __sub__, __rsub__, __isub__ = _binary(np.subtract)
+    __mul__, __rmul__, __imul__ = _binary(np.multiply)
+    __truediv__, __rtruediv__, __itruediv__ = _binary(np.true_divide)
+    __floordiv__, __rfloordiv__, __ifloordiv__ = _binary(np.floor_divide)
+    __mod__, __rmod__, __imod__ = _binary(np.remainder)
+    __pow__, __rpow__, __ipow__ = _binary(np.power)
+    __matmul__, __rmatmul__, __imatmul__ = _binary(np.matmul)
+    __and__, __rand__, __iand__ = _binary(np.bitwise_and)
+    __or__, __ror__, __ior__ = _binary(np.bitwise_or)
+    __xor__, __rxor__, __ixor__ = _binary(np.bitwise_xor)
+
+
+def pure_callback(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, recorded as one step when an argument is traced.
+
+    For Python code that reads values (an input check, an optimizer's step count turned into
+    a learning rate, drawing random numbers from a key): while :func:`jit` traces, it runs
+    on the concrete values and every replay runs it again on that call's values. ``function``
+    must be pure: its result (arrays, NumPy or Python scalars, or tuples and lists of them)
+    depends on its arguments only. Without traced arguments it is a plain call.
+    """
+    trace = _trace_of(args) or _trace_of(list(kwargs.values()))
+    if trace is None:
+        return function(*args, **kwargs)
+    name = f"pure_callback({getattr(function, '__qualname__', repr(function))})"
+    return trace.record("call", function, args, kwargs, name)
+
+
+def might(condition: Any) -> bool:
+    """``condition.any()``, except that a traced condition might hold at some call: True. For
+    ops that skip work when a mask is empty; under :func:`jit` the work is always recorded."""
+    return isinstance(condition, Tracer) or bool(condition.any())
+
+
+def asarray(x: Any) -> Any:
+    """``np.asarray(x)``, except that an array being traced stays the Tracer it is: for ops
+    whose NumPy code converts its inputs."""
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+# --- compiling a trace into a Python function -------------------------------------------------
+
+
+class _Compiler:
+    """Writes a trace as the source of one Python function, and plans its buffers."""
+
+    def __init__(
+        self, trace: _Trace, inputs: list[Tracer], outputs: list[Any], donated: set[int]
+    ) -> None:
+        self.trace, self.inputs, self.outputs = trace, inputs, outputs
+        self.namespace: dict[str, Any] = {"np": np}
+        self.names: dict[int, str] = {}  # id(constant) -> its name in the namespace
+        self.buffers: dict[int, str] = {}  # id(step) -> the array its result is written to
+        self.donated = donated  # numbers of the input Tracers the caller donated
+
+    def constant(self, value: Any, prefix: str = "c") -> str:
+        name = self.names.get(id(value))
+        if name is None:
+            name = f"{prefix}{len(self.names)}"
+            self.names[id(value)] = name
+            self.namespace[name] = value
+        return name
+
+    def expr(self, template: Any) -> str:
+        if isinstance(template, Tracer):
+            return f"v{template._number}"
+        if isinstance(template, _LITERALS) and type(template) in _LITERALS:
+            return repr(template)
+        if type(template) is tuple:
+            return "(" + "".join(f"{self.expr(t)}, " for t in template) + ")"
+        if type(template) is list:
+            return "[" + ", ".join(self.expr(t) for t in template) + "]"
+        if type(template) is slice:
+            parts = (template.start, template.stop, template.step)
+            return "slice(" + ", ".join(self.expr(p) for p in parts) + ")"
+        if type(template) is dict and all(type(k) is str for k in template):
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in template.items()) + "}"
+        return self.constant(template)
+
+    def function(self, fn: Any) -> str:
+        name = str(getattr(fn, "__name__", ""))
+        if isinstance(fn, np.ufunc) and getattr(np, name, None) is fn:
+            return f"np.{name}"
+        owner = getattr(fn, "__self__", None)  # a ufunc method such as np.add.reduce
+        owner_name = str(getattr(owner, "__name__", ""))
+        if isinstance(owner, np.ufunc) and getattr(np, owner_name, None) is owner:
+            return f"np.{owner_name}.{name}"
+        for module, prefix in ((np, "np."), (np.linalg, "np.linalg.")):
+            if name and getattr(module, name, None) is fn:
+                return prefix + name
+        return self.constant(fn, "f")
+
+    def target(self, pattern: Any, written: set[int]) -> str:
+        if isinstance(pattern, Tracer):
+            return "_" if pattern._number in written else f"v{pattern._number}"
+        if isinstance(pattern, tuple | list):
+            inner = "".join(f"{self.target(p, written)}, " for p in pattern)
+            return f"({inner})" if inner else "_"
+        return "_"
+
+    def call(self, step: _Step, extra: str = "") -> str:
+        args = [self.expr(a) for a in step.args]
+        kwargs = [f"{k}={self.expr(v)}" for k, v in step.kwargs.items()]
+        if step.kind == "call":
+            return f"{self.function(step.fn)}({', '.join(args + kwargs)}{extra})"
+        if step.kind == "method":
+            return f"{args[0]}.{step.fn}({', '.join(args[1:] + kwargs)})"
+        if step.kind == "getattr":
+            return f"{args[0]}.{step.fn}"
+        index = self.expr(step.args[1])
+        return f"{args[0]}[{index}]"
+
+    def statement(self, step: _Step) -> str:
+        if step.kind == "setitem":
+            array, index, value = (self.expr(a) for a in step.args)
+            return f"{array}[{index}] = {value}"
+        written = {t._number for t in step.tracers}
+        if step.kind == "method" and _single(step.outputs, -1) in written:
+            return "pass  # " + self.call(step) + " is the array itself"
+        buffer = self.buffers.get(id(step))
+        if buffer is not None:
+            if step.kind == "call" and step.fn is np.empty_like:
+                return f"v{step.outputs._number} = {buffer}"
+            return f"v{step.outputs._number} = {self.call(step, f', out={buffer}')}"
+        target = self.target(step.outputs, written)
+        return self.call(step) if target == "_" else f"{target} = {self.call(step)}"
+
+    def source(self) -> str:
+        lines = [f"def program({', '.join(f'v{t._number}' for t in self.inputs)}):"]
+        lines += [f"    {self.statement(step)}" for step in self.trace.steps]
+        results = []
+        for kind, value in self.outputs:
+            if kind == "traced":
+                results.append(f"v{value._number}")
+            else:  # an array constant: a copy per call, so no call returns another's array
+                results.append(f"{self.constant(value)}.copy()")
+        lines.append(f"    return ({''.join(r + ', ' for r in results)})")
+        return "\n".join(lines) + "\n"
+
+
+def _single(pattern: Any, default: int) -> int:
+    return pattern._number if isinstance(pattern, Tracer) else default
+
+
+_program_numbers = itertools.count()
+
+
+def _compile(compiler: _Compiler) -> tuple[Callable[..., tuple[Any, ...]], str]:
+    source = compiler.source()
+    filename = f"<tg.jit program {next(_program_numbers)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = dict(compiler.namespace)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["program"], source
+
+
+# --- the jitted function ----------------------------------------------------------------------
+
+_Entry = tuple[Callable[..., tuple[Any, ...]], TreeDef, list[Any], str]
+
+
+class Jitted:
+    """``f`` traced once per signature and replayed (see :func:`jit`)."""
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        static_argnums: tuple[int, ...],
+        donate_argnums: tuple[int, ...],
+        cache_size: int,
+    ) -> None:
+        self.f, self.static_argnums, self.donate_argnums = f, static_argnums, donate_argnums
+        self.cache_size = cache_size
+        self._cache: collections.OrderedDict[Any, _Entry] = collections.OrderedDict()
+        self.traces = 0  # how many times f has been traced
+        self.__wrapped__ = f
+        self.__name__ = getattr(f, "__name__", "jitted")
+        self.__doc__ = getattr(f, "__doc__", None)
+
+    def __repr__(self) -> str:
+        return f"jit({getattr(self.f, '__qualname__', self.f)!r})"
+
+    def _split(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The call's cache key, its array leaves, and its leaves and structure."""
+        dynamic = list(args)
+        statics = []
+        for n in self.static_argnums:
+            if n >= len(args):
+                raise ValueError(
+                    f"jit: static_argnums names argument {n}, but the call has {len(args)} "
+                    "positional arguments"
+                )
+            value = args[n]
+            try:
+                hash(value)
+            except TypeError:
+                raise TypeError(
+                    f"jit: static argument {n} must be hashable, got {type(value).__name__}"
+                ) from None
+            statics.append(value)
+            dynamic[n] = None
+        leaves, treedef = tree_flatten((tuple(dynamic), kwargs))
+        key: list[Any] = [treedef, tuple(statics)]
+        arrays = []
+        for i, leaf in enumerate(leaves):
+            kind = type(leaf)
+            if kind is np.ndarray:
+                flags = leaf.flags
+                layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else leaf.strides
+                key.append((leaf.shape, leaf.dtype, layout))
+                arrays.append(leaf)
+            elif isinstance(leaf, np.generic):
+                key.append((kind,))
+                arrays.append(leaf)
+            else:
+                key.append(self._static_leaf(leaf, i, leaves, treedef))
+        return tuple(key), arrays, leaves, treedef
+
+    def _static_leaf(self, leaf: Any, i: int, leaves: list[Any], treedef: TreeDef) -> Any:
+        if isinstance(leaf, np.ndarray):
+            problem = f"an ndarray subclass ({type(leaf).__name__})"
+        elif isinstance(leaf, Tracer):
+            problem = "a Tracer (jit inside jit: call the inner function directly)"
+        elif hasattr(leaf, "__array_ufunc__") or hasattr(leaf, "__array_function__"):
+            problem = f"a {type(leaf).__name__} (pass its data as an ndarray)"
+        else:
+            try:
+                hash(leaf)
+                return ("static", type(leaf), leaf)
+            except TypeError:
+                problem = f"an unhashable {type(leaf).__name__}"
+        group, position, *path = tree_paths(tree_unflatten(treedef, leaves))[i]
+        where = f"argument {position}" if group == 0 else f"keyword argument {position!r}"
+        raise TypeError(
+            f"jit: {where}{path_str(tuple(path))} is {problem}; the leaves "
+            "of a jitted function's arguments are ndarrays, NumPy scalars, or hashable values "
+            "that become part of the signature"
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key, arrays, leaves, treedef = self._split(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            return self._trace(key, args, leaves, treedef)
+        self._cache.move_to_end(key)
+        program, out_def, statics, _ = entry
+        if self.donate_argnums:
+            _check_donated(args, self.donate_argnums, arrays)
+        results = program(*arrays)
+        if statics:
+            results = _merge(results, statics)
+        return tree_unflatten(out_def, list(results))
+
+    def source(self, *args: Any, **kwargs: Any) -> str:
+        """The Python source of the program for this call's signature (traced first, by
+        calling ``f`` on the arguments, if it has not been)."""
+        key, _, leaves, treedef = self._split(args, kwargs)
+        if key not in self._cache:
+            self._trace(key, args, leaves, treedef)
+        return self._cache[key][3]
+
+    def _trace(self, key: Any, args: tuple[Any, ...], leaves: list[Any], treedef: TreeDef) -> Any:
+        trace = _Trace()
+        inputs: list[Tracer] = []
+        traced_leaves = []
+        for leaf in leaves:
+            if type(leaf) is np.ndarray or isinstance(leaf, np.generic):
+                inputs.append(trace.new(leaf, f"argument leaf {len(inputs)}"))
+                traced_leaves.append(inputs[-1])
+            else:
+                traced_leaves.append(leaf)
+        dynamic, call_kwargs = tree_unflatten(treedef, traced_leaves)
+        call_args = list(dynamic)
+        for n in self.static_argnums:
+            call_args[n] = args[n]
+        donated = {t._number for n in self.donate_argnums for t in _tracers_in(call_args[n])}
+        random_state = np.random.get_state(legacy=False)  # noqa: NPY002
+        try:
+            out = self.f(*call_args, **call_kwargs)
+        finally:
+            trace.alive = False
+        if _random_state_changed(random_state, np.random.get_state(legacy=False)):  # noqa: NPY002
+            raise TypeError(
+                "jit: the function drew random numbers from NumPy's global random state while "
+                "it was traced; every later call would repeat those numbers. Pass a key "
+                "(tg.random.key) as an argument and draw from it (tg.random.generator, "
+                "tg.nn.dropout)"
+            )
+        out_leaves, out_def = tree_flatten(out)
+        outputs: list[Any] = []  # ("traced", Tracer) or ("constant", array)
+        statics: list[Any] = []  # (position, value) of outputs that are Python values
+        first: list[Any] = []
+        for i, leaf in enumerate(out_leaves):
+            if isinstance(leaf, Tracer):
+                if leaf._trace is not trace:
+                    raise TypeError("jit: the function returned a Tracer of another trace")
+                outputs.append(("traced", leaf))
+                first.append(leaf._concrete)
+            elif isinstance(leaf, np.ndarray | np.generic):
+                outputs.append(("constant", leaf.copy()))  # as it is now, for every call
+                first.append(leaf.copy())
+            elif isinstance(leaf, (*_LITERALS, float, complex)):
+                statics.append((i, leaf))
+                first.append(leaf)
+            else:
+                path = tree_paths(out)[i]
+                raise TypeError(
+                    f"jit: the function's output{path_str(path)} is a {type(leaf).__name__}, "
+                    "not an array (a Tensor must not leave the transform that made it)"
+                )
+        compiler = _Compiler(trace, inputs, outputs, donated)
+        _plan(compiler)
+        program, source = _compile(compiler)
+        self._cache[key] = (program, out_def, statics, source)
+        self.traces += 1
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return tree_unflatten(out_def, first)
+
+
+def _tracers_in(tree: Any) -> list[Tracer]:
+    return [leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, Tracer)]
+
+
+def _random_state_changed(before: Any, after: Any) -> bool:
+    return bool(
+        before["state"]["key"].shape != after["state"]["key"].shape
+        or not np.array_equal(before["state"]["key"], after["state"]["key"])
+        or before["state"]["pos"] != after["state"]["pos"]
+        or before["has_gauss"] != after["has_gauss"]
+    )
+
+
+def _merge(results: tuple[Any, ...], statics: list[Any]) -> tuple[Any, ...]:
+    merged = list(results)
+    for i, value in statics:
+        merged.insert(i, value)
+    return tuple(merged)
+
+
+def _check_donated(
+    args: tuple[Any, ...], donate_argnums: tuple[int, ...], arrays: list[Any]
+) -> None:
+    """A donated array must be writable and shared with no other argument."""
+    donated_ids = set()
+    for n in donate_argnums:
+        for leaf in tree_flatten(args[n])[0]:
+            if isinstance(leaf, np.ndarray):
+                if not leaf.flags.writeable or leaf.base is not None:
+                    raise ValueError(
+                        f"jit: donated argument {n} holds an array that is read-only or a view "
+                        "of another array; donate arrays that own their memory"
+                    )
+                donated_ids.add(id(leaf))
+    seen: set[int] = set()
+    for a in arrays:
+        owner = a if not isinstance(a, np.ndarray) or a.base is None else a.base
+        if id(owner) in seen and id(owner) in donated_ids:
+            raise ValueError("jit: a donated array is also passed as another argument")
+        seen.add(id(owner))
+
+
+def _writes_fresh_result(step: _Step) -> str | None:
+    """How ``step`` can write its result into a given array: ``"out"`` (a ufunc, a ufunc's
+    reduce, np.matmul), ``"elementwise"`` (an elementwise ufunc, which may also overwrite an
+    operand of its result's layout), ``"empty"`` (np.empty_like: the array itself), or None."""
+    if step.kind != "call" or "out" in step.kwargs or "where" in step.kwargs:
+        return None
+    result = step.outputs
+    if not (isinstance(result, Tracer) and type(result._concrete) is np.ndarray):
+        return None
+    if result._trace.buffer_of[result._number] != result._number:
+        return None  # a view of an argument, not an array of its own
+    fn = step.fn
+    if fn is np.empty_like:
+        return "empty"
+    if isinstance(fn, np.ufunc) and fn.nout == 1:
+        return "elementwise" if fn.signature is None else "out"
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, np.ufunc) and getattr(fn, "__name__", "") == "reduce":
+        return "out"
+    return None
+
+
+def _plan(compiler: _Compiler) -> None:
+    """Give results arrays allocated once, reused once their last reader has run.
+
+    A buffer's life ends at the last step that reads or writes it through any Tracer (its
+    views included). A result the caller gets back keeps its own, fresh array (or goes into a
+    donated argument's); the arrays a call allocates never reach the caller.
+    """
+    trace = compiler.trace
+    buffer_of = trace.buffer_of
+    end = len(trace.steps)
+    last_use: dict[int, int] = {}
+    for i, step in enumerate(trace.steps):
+        for t in step.tracers:
+            last_use[buffer_of[t._number]] = i  # type: ignore[index]
+        for t in _tracers_in(step.outputs):
+            if buffer_of[t._number] is not None:
+                last_use[buffer_of[t._number]] = i  # type: ignore[index]
+    returned = set()
+    for kind, value in compiler.outputs:
+        if kind == "traced" and buffer_of[value._number] is not None:
+            returned.add(buffer_of[value._number])
+            last_use[buffer_of[value._number]] = end
+    # Free arrays: (layout, expression, free after step, buffer number, may hold a result).
+    free: list[tuple[Any, str, int, int, bool]] = []
+    for t in compiler.inputs:
+        if t._number in compiler.donated and buffer_of[t._number] == t._number:
+            layout = _layout(t._concrete)
+            free.append((layout, f"v{t._number}", last_use.get(t._number, -1), t._number, True))
+    planned = 0
+    for i, step in enumerate(trace.steps):
+        how = _writes_fresh_result(step)
+        if how is None:
+            continue
+        result = step.outputs
+        layout = _layout(result._concrete)
+        is_returned = result._number in returned
+        operands = {t._number: t for t in step.tracers}
+        choice = None
+        for k, (free_layout, _, free_after, number, donated) in enumerate(free):
+            if free_layout != layout or (is_returned and not donated):
+                continue
+            if free_after < i or (
+                free_after == i
+                and how == "elementwise"
+                and _only_whole(step, number, operands, layout)
+            ):
+                choice = k
+                break
+        if choice is not None:
+            _, expression, _, _, donated = free.pop(choice)
+        elif is_returned:
+            continue  # a fresh array for the caller, as eager execution allocates it
+        else:
+            expression, donated = f"b{planned}", False
+            compiler.namespace[expression] = np.empty_like(result._concrete)
+            planned += 1
+        compiler.buffers[id(step)] = expression
+        free.append((layout, expression, last_use.get(result._number, i), result._number, donated))
+
+
+def _layout(array: np.ndarray[Any, Any]) -> tuple[Any, ...]:
+    return (array.shape, array.dtype.str, array.strides)
+
+
+def _only_whole(step: _Step, buffer: int, operands: dict[int, Tracer], layout: Any) -> bool:
+    """Whether every operand of ``step`` in ``buffer`` is the whole array in ``layout`` (an
+    elementwise ufunc may then write its result over it)."""
+    buffer_of = step.tracers[0]._trace.buffer_of if step.tracers else []
+    found = False
+    for number, t in operands.items():
+        if buffer_of[number] == buffer:
+            if not (isinstance(t._concrete, np.ndarray) and _layout(t._concrete) == layout):
+                return False
+            found = True
+    return found
+
+
+def jit(
+    f: Callable[..., Any],
+    static_argnums: int | Sequence[int] = (),
+    donate_argnums: int | Sequence[int] = (),
+    cache_size: int = 8,
+) -> Jitted:
+    """``f`` traced into a program of NumPy calls at its first call, replayed after.
+
+    ``static_argnums`` names positional arguments that are not traced: their values are part
+    of the signature (they must be hashable), so Python may branch on them. ``donate_argnums``
+    names arguments whose arrays the caller gives up: results may be written into them, and
+    they must not be used after the call. Each signature's program is cached; at most
+    ``cache_size`` of them (least recently used dropped first). Results are bitwise those of
+    calling ``f`` itself. See the module's documentation for what can be traced.
+    """
+    if not callable(f):
+        raise TypeError(f"jit: f must be callable, got {type(f).__name__}")
+    statics = _argnums("static_argnums", static_argnums)
+    donated = _argnums("donate_argnums", donate_argnums)
+    if set(statics) & set(donated):
+        raise ValueError("jit: an argument cannot be both static and donated")
+    if not (isinstance(cache_size, int) and cache_size >= 1):
+        raise ValueError(f"jit: cache_size must be a positive int, got {cache_size!r}")
+    return Jitted(f, statics, donated, cache_size)
+
+
+def _argnums(name: str, argnums: Any) -> tuple[int, ...]:
+    numbers = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        raise TypeError(f"jit: {name} must be non-negative ints, got {argnums!r}")
+    return tuple(sorted(set(numbers)))
