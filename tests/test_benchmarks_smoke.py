@@ -232,3 +232,19 @@ def test_run_refuses_bad_options_with_a_usage_error(
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_jit_contender_trains_bitwise_as_the_eager_one(dtype: str) -> None:
+    data = common.prepare(dtype, "synthetic", n_train=512, n_test=64)
+    eager, jitted = (
+        contenders.get(name)(data.x_train, data.y_train, common.init_params(dtype), common.LR)
+        for name in ("tinygrad_np", "tinygrad_np_jit")
+    )
+    perm = np.random.default_rng(common.SHUFFLE_SEED).permutation(512)
+    for idx in [*common.batch_slices(perm, 96)[:4], *common.batch_slices(perm, 128)[:2], None]:
+        eager.step(idx)
+        jitted.step(idx)
+        assert eager.last_loss() == jitted.last_loss()
+    for k, p in eager.params().items():
+        assert np.array_equal(p, jitted.params()[k])

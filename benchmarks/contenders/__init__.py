@@ -56,6 +56,7 @@ _MODULES = {
     "numpy": "benchmarks.contenders.numpy_hand",
     "tinygrad_np": "benchmarks.contenders.tinygrad",
     "tinygrad_np_ops": "benchmarks.contenders.tinygrad:TinygradNpOps",
+    "tinygrad_np_jit": "benchmarks.contenders.tinygrad:TinygradNpJit",
     "torch": "benchmarks.contenders.torch_eager",
     "jax": "benchmarks.contenders.jax_jit",
     "autograd": "benchmarks.contenders.hips_autograd",

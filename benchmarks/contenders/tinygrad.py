@@ -94,4 +94,35 @@ class TinygradNpOps(TinygradNp):
     fused_layers = False
 
 
+class TinygradNpJit(TinygradNp):
+    """The same step, value_and_grad and the in-place SGD update, under ``tg.jit``: traced at
+    the first batch of each shape, then replayed (bitwise the eager contender's parameters)."""
+
+    name = "tinygrad_np_jit"
+    label = "tinygrad_np, tg.jit step"
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, params: Params, lr: float) -> None:
+        super().__init__(x, y, params, lr)
+        import tinygrad_np as tg
+
+        value_and_grad = self.value_and_grad
+
+        def train_step(params: Params, x: np.ndarray, y: np.ndarray) -> Any:
+            loss, grads = value_and_grad(params, x, y)
+            for k, p in params.items():  # sgd_'s two in-place passes, recorded
+                g = grads[k]
+                g *= lr
+                p -= g
+            return loss
+
+        self.train_step = tg.jit(train_step)
+
+    def step(self, idx: np.ndarray | None) -> None:
+        if idx is None:
+            x, y = self.x, self.y
+        else:
+            x, y = self.x[idx], self.y[idx]
+        self._loss = self.train_step(self.p, x, y)
+
+
 CONTENDER = TinygradNp
