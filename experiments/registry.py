@@ -13,7 +13,9 @@
   which saves model-specific figures into the run directory and returns their file names;
 * optionally ``TRAINING_KEYS = True``: then ``forward(params, x, key)`` is the training-time
   network (dropout) and ``train.py`` passes it a random key per batch, drawn from the run's
-  generator (so that runs stay reproducible and resumable).
+  generator (so that runs stay reproducible and resumable);
+* optionally ``JIT = True``: ``train.py`` then traces its training step with ``tg.jit``
+  (results bitwise those of the eager step), for a model whose code the tracer can record.
 
 Register a new model by adding its module here.
 """

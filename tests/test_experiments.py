@@ -14,6 +14,7 @@ from PIL import Image
 import tinygrad_np as tg
 from experiments import model, predict, runs, train, tutorial, tutorial_unchanged
 from tinygrad_np import checkpoint
+from tinygrad_np.jit import Jitted
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -370,3 +371,22 @@ def test_tutorial_unchanged_rejects_a_bad_batch(capsys: pytest.CaptureFixture[st
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert "--batch must lie in [1, 60000]" in err and "Traceback" not in err
+
+
+def test_the_recipes_training_step_is_jitted_for_the_mlp_and_bitwise_the_eager_one() -> None:
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    config = {**train.DEFAULTS, "model": "mlp"}
+    opt = train.make_optimizer(config, steps_per_epoch=3)
+    jitted, eager = train.make_train_step(model, opt), train.make_train_step(model, opt, jit=False)
+    assert isinstance(jitted, Jitted) and not isinstance(eager, Jitted)
+    traced = (params, opt.init(params))
+    plain = (params, opt.init(params))
+    for n in (128, 128, 96, 128):  # the last batch of an epoch is shorter: a second trace
+        x, labels = rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
+        *traced, loss, logits = jitted(*traced, x, labels, None)
+        *plain, eager_loss, eager_logits = eager(*plain, x, labels, None)
+        assert loss == eager_loss and np.array_equal(logits, eager_logits)
+        for got, want in zip(tg.tree_leaves(traced), tg.tree_leaves(plain), strict=True):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert jitted.traces == 2

@@ -459,3 +459,21 @@ def test_the_planner_reuses_arrays_and_writes_donated_arguments_in_place():
         assert f"out=v{k})" in source
     kept = tg.jit(step).source(copy_tree(params), x, labels)
     assert all(f"out=v{k})" not in kept for k in range(4))
+
+
+def test_vjp_jvp_and_hessian_vector_products_replay_bitwise():
+    def f(x, w):
+        return tg.tanh(x @ w) * tg.relu(x @ w)
+
+    def pulled_and_pushed(x, w, cotangent, tangent_x, tangent_w):
+        out, pull = tg.vjp(f, x, w)
+        _, pushed = tg.jvp(f, (x, w), (tangent_x, tangent_w))
+        curvature = tg.hvp(lambda x: tg.sum(f(x, w) ** 2), x, tangent_x)
+        return out, pull(cotangent), pushed, curvature
+
+    jitted = tg.jit(pulled_and_pushed)
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        args = [rng.standard_normal(s) for s in [(3, 4), (4, 2), (3, 2), (3, 4), (4, 2)]]
+        assert_bitwise_equal(jitted(*args), pulled_and_pushed(*args))
+    assert jitted.traces == 1

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np.jit import Tracer
+from tinygrad_np.jit import asarray as as_array
 from tinygrad_np.tensor import Tensor, stop_gradient
 from tinygrad_np.tree import path_str, tree_flatten, tree_paths
 
@@ -149,15 +150,13 @@ def check_like(value: Any, reference: Any, what: str, of: str, transform: str) -
             if leaf is not None:
                 raise ValueError(f"{transform}: {where} must be None, as {of} is there")
             continue
-        if not isinstance(leaf, Tensor | np.ndarray | np.generic | int | float | complex):
+        if not isinstance(leaf, Tensor | Tracer | np.ndarray | np.generic | int | float | complex):
             raise TypeError(f"{transform}: {where} is a {type(leaf).__name__}, not an array")
         try:  # Tensor() refuses masked arrays, whose masked-out values would be used
-            have = np.asarray(
-                stop_gradient(leaf) if isinstance(leaf, Tensor) else Tensor(leaf).data
-            )
+            have = as_array(stop_gradient(leaf) if isinstance(leaf, Tensor) else Tensor(leaf).data)
         except TypeError as error:
             raise TypeError(f"{transform}: {where}: {error}") from None
-        want = np.asarray(stop_gradient(ref))
+        want = as_array(stop_gradient(ref))
         if have.dtype.kind == "c":
             raise TypeError(f"{transform}: {where} is complex; complex numbers are not supported")
         if have.shape != want.shape:

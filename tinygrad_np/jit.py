@@ -51,7 +51,7 @@ import itertools
 import linecache
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -516,10 +516,12 @@ def might(condition: Any) -> bool:
     return isinstance(condition, Tracer) or bool(condition.any())
 
 
-def asarray(x: Any) -> Any:
-    """``np.asarray(x)``, except that an array being traced stays the Tracer it is: for ops
-    whose NumPy code converts its inputs."""
-    return x if isinstance(x, Tracer) else np.asarray(x)
+def asarray(x: Any, dtype: Any = None) -> Any:
+    """``np.asarray(x, dtype)``, except that an array being traced stays a Tracer (``x``
+    itself, or ``x.astype(dtype)``): for code that converts its inputs."""
+    if not isinstance(x, Tracer):
+        return np.asarray(x, dtype)
+    return x if dtype is None or np.dtype(dtype) == x.dtype else x.astype(dtype)
 
 
 # --- compiling a trace into a Python function -------------------------------------------------
@@ -665,7 +667,7 @@ class Jitted:
         return f"jit({getattr(self.f, '__qualname__', self.f)!r})"
 
     def _split(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-        """The call's cache key, its array leaves, and its leaves and structure."""
+        """The call's cache key, its traced leaves, and the tree whose leaves they are."""
         dynamic = list(args)
         statics = []
         for n in self.static_argnums:
@@ -683,24 +685,18 @@ class Jitted:
                 ) from None
             statics.append(value)
             dynamic[n] = None
-        leaves, treedef = tree_flatten((tuple(dynamic), kwargs))
-        key: list[Any] = [treedef, tuple(statics)]
-        arrays = []
-        for i, leaf in enumerate(leaves):
-            kind = type(leaf)
-            if kind is np.ndarray:
-                flags = leaf.flags
-                layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else leaf.strides
-                key.append((leaf.shape, leaf.dtype, layout))
-                arrays.append(leaf)
-            elif isinstance(leaf, np.generic):
-                key.append((kind,))
-                arrays.append(leaf)
-            else:
-                key.append(self._static_leaf(leaf, i, leaves, treedef))
-        return tuple(key), arrays, leaves, treedef
+        tree = (tuple(dynamic), kwargs)
+        key: list[Any] = [tuple(statics)]
+        arrays: list[Any] = []
+        if not _signature(tree, key, arrays):
+            leaves, treedef = tree_flatten(tree)
+            for i, leaf in enumerate(leaves):
+                if not (type(leaf) is np.ndarray or isinstance(leaf, np.generic)):
+                    if _static_key(leaf) is None:
+                        self._static_leaf(leaf, i, leaves, treedef)  # raises, naming the leaf
+        return tuple(key), arrays, tree
 
-    def _static_leaf(self, leaf: Any, i: int, leaves: list[Any], treedef: TreeDef) -> Any:
+    def _static_leaf(self, leaf: Any, i: int, leaves: list[Any], treedef: TreeDef) -> NoReturn:
         if isinstance(leaf, np.ndarray):
             problem = f"an ndarray subclass ({type(leaf).__name__})"
         elif isinstance(leaf, Tracer):
@@ -708,11 +704,7 @@ class Jitted:
         elif hasattr(leaf, "__array_ufunc__") or hasattr(leaf, "__array_function__"):
             problem = f"a {type(leaf).__name__} (pass its data as an ndarray)"
         else:
-            try:
-                hash(leaf)
-                return ("static", type(leaf), leaf)
-            except TypeError:
-                problem = f"an unhashable {type(leaf).__name__}"
+            problem = f"an unhashable {type(leaf).__name__}"
         group, position, *path = tree_paths(tree_unflatten(treedef, leaves))[i]
         where = f"argument {position}" if group == 0 else f"keyword argument {position!r}"
         raise TypeError(
@@ -722,10 +714,10 @@ class Jitted:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key, arrays, leaves, treedef = self._split(args, kwargs)
+        key, arrays, tree = self._split(args, kwargs)
         entry = self._cache.get(key)
         if entry is None:
-            return self._trace(key, args, leaves, treedef)
+            return self._trace(key, args, tree)
         self._cache.move_to_end(key)
         program, out_def, statics, _ = entry
         if self.donate_argnums:
@@ -738,12 +730,13 @@ class Jitted:
     def source(self, *args: Any, **kwargs: Any) -> str:
         """The Python source of the program for this call's signature (traced first, by
         calling ``f`` on the arguments, if it has not been)."""
-        key, _, leaves, treedef = self._split(args, kwargs)
+        key, _, tree = self._split(args, kwargs)
         if key not in self._cache:
-            self._trace(key, args, leaves, treedef)
+            self._trace(key, args, tree)
         return self._cache[key][3]
 
-    def _trace(self, key: Any, args: tuple[Any, ...], leaves: list[Any], treedef: TreeDef) -> Any:
+    def _trace(self, key: Any, args: tuple[Any, ...], tree: Any) -> Any:
+        leaves, treedef = tree_flatten(tree)
         trace = _Trace()
         inputs: list[Tracer] = []
         traced_leaves = []
@@ -800,6 +793,57 @@ class Jitted:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return tree_unflatten(out_def, first)
+
+
+def _signature(tree: Any, key: list[Any], arrays: list[Any]) -> bool:
+    """Append ``tree``'s structure and its leaves' signatures to ``key`` and its arrays to
+    ``arrays``, in ``tree_flatten``'s order; False if a leaf can be neither traced nor hashed.
+    (A walk of its own: a third of tree_flatten's time, paid at every call.)"""
+    kind = type(tree)
+    if kind is np.ndarray:
+        key.append((tree.shape, tree.dtype, tree.strides))  # strides: the layout, exactly
+        arrays.append(tree)
+        return True
+    if kind is dict or (isinstance(tree, dict) and kind is not Tracer):
+        key.append(("dict", tuple(tree)))
+        for child in tree.values():
+            if not _signature(child, key, arrays):
+                return False
+        return True
+    if (
+        kind is tuple
+        or kind is list
+        or (isinstance(tree, list | tuple) and not hasattr(tree, "_fields"))
+    ):
+        key.append(len(tree) if kind is tuple else (kind, len(tree)))
+        for child in tree:
+            if not _signature(child, key, arrays):
+                return False
+        return True
+    if isinstance(tree, np.generic):
+        key.append(kind)
+        arrays.append(tree)
+        return True
+    static = _static_key(tree)
+    key.append(static)
+    return static is not None
+
+
+def _static_key(leaf: Any) -> Any:
+    """What a leaf that is not traced contributes to the signature (None: it cannot)."""
+    if (
+        isinstance(leaf, np.ndarray | Tracer)
+        or hasattr(leaf, "__array_ufunc__")
+        or hasattr(leaf, "__array_function__")
+    ):
+        return None
+    try:
+        hash(leaf)
+    except TypeError:
+        return None
+    if type(leaf) is float:  # -0.0 == 0.0 and nan != nan: compared by their bits
+        return (float, leaf.hex())
+    return ("static", type(leaf), leaf)
 
 
 def _tracers_in(tree: Any) -> list[Tracer]:

@@ -26,6 +26,7 @@ from tinygrad_np.contract import (
     own_memory,
 )
 from tinygrad_np.jit import Tracer
+from tinygrad_np.jit import asarray as as_array
 from tinygrad_np.tensor import Tape, Tensor, backward, stop_gradient
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
@@ -69,7 +70,9 @@ def _gradient(cotangent: Any, leaf: Any, where: Callable[[], str]) -> Any:
                 f"{shape}: that op's VJP is wrong (the gradient of {where()})"
             )
         cotangent = cotangent.astype(dtype, copy=False)
-    if isinstance(cotangent, np.ndarray) and not isinstance(leaf, np.ndarray | Tensor | Tracer):
+    if isinstance(cotangent, np.ndarray | Tracer) and not isinstance(
+        leaf, np.ndarray | Tensor | Tracer
+    ):
         return cotangent[()]  # a scalar argument gets a NumPy scalar gradient
     return cotangent
 
@@ -133,7 +136,9 @@ def _lower(x: Any, tape: Tape) -> Any:
 
 def _copy_arrays(tree: Any) -> Any:
     leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [x.copy() if isinstance(x, np.ndarray) else x for x in leaves])
+    return tree_unflatten(
+        treedef, [x.copy() if isinstance(x, np.ndarray | Tracer) else x for x in leaves]
+    )
 
 
 def _output_leaves(out: Any, tape: Tape, transform: str) -> tuple[list[Any], TreeDef, list[Any]]:
@@ -141,7 +146,9 @@ def _output_leaves(out: Any, tape: Tape, transform: str) -> tuple[list[Any], Tre
     out_leaves, out_def = tree_flatten(out)
     lowered = [_lower(x, tape) for x in out_leaves]
     for path, x in zip(tree_paths(out), lowered, strict=True):
-        if not (x is None or isinstance(x, Tensor | np.ndarray | np.generic | int | float)):
+        if not (
+            x is None or isinstance(x, Tensor | Tracer | np.ndarray | np.generic | int | float)
+        ):
             raise TypeError(
                 f"{transform}: f's output{path_str(path) if path else ''} is a "
                 f"{type(x).__name__}, not an array"
@@ -175,14 +182,14 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
     tape, out, pullback = _linearize(f, _copy_arrays(primals), {}, nums, "vjp")
     out, aux = _split_aux(out, has_aux, tape, "vjp")
     out_leaves, out_def, lowered = _output_leaves(out, tape, "vjp")
-    callers = [x for x in tree_flatten(primals)[0] if isinstance(x, np.ndarray)]
+    callers = [x for x in tree_flatten(primals)[0] if isinstance(x, np.ndarray | Tracer)]
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
         ct_leaves = check_like(cotangent, out, "cotangent", "the output", "vjp_fn")
         seeds: dict[int, Any] = {}
         for leaf, ct in zip(out_leaves, ct_leaves, strict=True):
             if isinstance(leaf, Tensor) and leaf._tape is tape:
-                ct = ct if isinstance(ct, Tensor) and ct.traced else np.asarray(stop_gradient(ct))
+                ct = ct if isinstance(ct, Tensor) and ct.traced else as_array(stop_gradient(ct))
                 previous = seeds.get(leaf._node)
                 seeds[leaf._node] = ct if previous is None else previous + ct
         # (A constant Tensor cotangent holds the caller's array too.)
@@ -238,7 +245,7 @@ def linearize(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> An
         for g, u, primal in zip(transpose, t_leaves, primal_leaves, strict=True):
             if isinstance(g, Tensor) and g._tape is transposed:
                 if not (isinstance(u, Tensor) and u.traced):  # in the primal's own dtype
-                    u = np.asarray(stop_gradient(u), np.result_type(stop_gradient(primal)))
+                    u = as_array(stop_gradient(u), np.result_type(stop_gradient(primal)))
                 previous = tangent_seeds.get(g._node)
                 tangent_seeds[g._node] = u if previous is None else previous + u
         pushed = backward(transposed, tangent_seeds, False) if tangent_seeds else {}
@@ -251,8 +258,10 @@ def linearize(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> An
             elif isinstance(t, Tensor) and t.traced:
                 t = t if t.dtype == dtype else t.astype(dtype)
             else:
-                t = np.asarray(stop_gradient(t)).astype(dtype)  # always a fresh array
-            if not isinstance(value, np.ndarray | Tensor) and isinstance(t, np.ndarray):
+                t = as_array(stop_gradient(t)).astype(dtype)  # always a fresh array
+            if not isinstance(value, np.ndarray | Tensor | Tracer) and isinstance(
+                t, np.ndarray | Tracer
+            ):
                 t = t[()]  # a scalar output gets a scalar tangent, as vjp gives scalar gradients
             results.append(t)
         return tree_unflatten(out_def, results)
