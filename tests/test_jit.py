@@ -454,7 +454,7 @@ def test_the_planner_reuses_arrays_and_writes_donated_arguments_in_place():
     params = mlp_params(rng)
     ((x, labels),) = batches(rng, 1)
     source = tg.jit(step, donate_argnums=0).source(copy_tree(params), x, labels)
-    assert "out=b0" in source and source.count("np.empty_like") == 0
+    assert "out=m0" in source and source.count("np.empty_like") == 0
     for k in range(4):  # every new parameter is written over the donated one
         assert f"out=v{k})" in source
     kept = tg.jit(step).source(copy_tree(params), x, labels)

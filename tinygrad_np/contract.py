@@ -89,6 +89,9 @@ def normalize_argnums(nums: tuple[int, ...], nargs: int, transform: str) -> tupl
     return tuple(out)
 
 
+_ARRAY_VALUES = (np.ndarray, np.generic, Tracer)  # (a tuple: no union built at every call)
+
+
 def check_scalar_output(out: Any, has_aux: bool, transform: str) -> tuple[Any, Any, Any]:
     """``(loss, aux, loss's value)`` from ``f``'s output, which must be a real float scalar."""
     if has_aux:
@@ -100,7 +103,7 @@ def check_scalar_output(out: Any, has_aux: bool, transform: str) -> tuple[Any, A
     else:
         loss, aux = out, None
     value = stop_gradient(loss)
-    if isinstance(value, np.ndarray | np.generic | Tracer) and value.dtype.kind == "f":
+    if isinstance(value, _ARRAY_VALUES) and value.dtype.kind == "f":
         if value.shape != ():
             raise ValueError(
                 f"{transform} needs f to return a scalar, but it returned shape {value.shape}; "

@@ -47,6 +47,7 @@ arguments are constants of the program (read, never written, at every replay).
 from __future__ import annotations
 
 import collections
+import ctypes
 import itertools
 import linecache
 import operator
@@ -54,6 +55,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 
 from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_unflatten
 
@@ -165,7 +167,7 @@ class _Trace:
         known = self.constants.get(id(template))
         if known is not None and known[0] is template and _same_bytes(known[1], template):
             return known[1]
-        snapshot = template.copy()
+        snapshot = _snapshot(template)
         self.constants[id(template)] = (template, snapshot)
         return snapshot
 
@@ -184,6 +186,27 @@ class _Trace:
             f"jit: {name} returned a {type(result).__name__}, which a traced program cannot hold "
             "(arrays, NumPy scalars and tuples or lists of them only)"
         )
+
+
+def _snapshot(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A copy of ``array`` with its exact layout: the same strides (a broadcast view stays
+    one) and the same alignment, since NumPy and BLAS choose their loops, and so the order
+    of their floating-point operations, by layout."""
+    if array.dtype.hasobject:
+        return array.copy()
+    low, high = byte_bounds(array)
+    memory = np.empty(high - low + _ALIGNMENT, np.uint8)
+    start = (low - memory.ctypes.data) % _ALIGNMENT
+    ctypes.memmove(memory.ctypes.data + start, low, high - low)
+    copy = np.ndarray(
+        array.shape,
+        array.dtype,
+        buffer=memory,
+        offset=start + array.ctypes.data - low,
+        strides=array.strides,
+    )
+    copy.flags.writeable = array.flags.writeable
+    return copy
 
 
 def _same_bytes(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
@@ -536,7 +559,8 @@ class _Compiler:
         self.trace, self.inputs, self.outputs = trace, inputs, outputs
         self.namespace: dict[str, Any] = {"np": np}
         self.names: dict[int, str] = {}  # id(constant) -> its name in the namespace
-        self.buffers: dict[int, str] = {}  # id(step) -> the array its result is written to
+        # id(step) -> how its result is written into the program's memory, and where
+        self.buffers: dict[int, tuple[str, str]] = {}
         self.donated = donated  # numbers of the input Tracers the caller donated
 
     def constant(self, value: Any, prefix: str = "c") -> str:
@@ -584,11 +608,11 @@ class _Compiler:
             return f"({inner})" if inner else "_"
         return "_"
 
-    def call(self, step: _Step, extra: str = "") -> str:
+    def call(self, step: _Step, out: str = "") -> str:
         args = [self.expr(a) for a in step.args]
-        kwargs = [f"{k}={self.expr(v)}" for k, v in step.kwargs.items()]
+        kwargs = [f"{k}={self.expr(v)}" for k, v in step.kwargs.items()] + ([out] if out else [])
         if step.kind == "call":
-            return f"{self.function(step.fn)}({', '.join(args + kwargs)}{extra})"
+            return f"{self.function(step.fn)}({', '.join(args + kwargs)})"
         if step.kind == "method":
             return f"{args[0]}.{step.fn}({', '.join(args[1:] + kwargs)})"
         if step.kind == "getattr":
@@ -603,11 +627,15 @@ class _Compiler:
         written = {t._number for t in step.tracers}
         if step.kind == "method" and _single(step.outputs, -1) in written:
             return "pass  # " + self.call(step) + " is the array itself"
-        buffer = self.buffers.get(id(step))
-        if buffer is not None:
-            if step.kind == "call" and step.fn is np.empty_like:
-                return f"v{step.outputs._number} = {buffer}"
-            return f"v{step.outputs._number} = {self.call(step, f', out={buffer}')}"
+        planned = self.buffers.get(id(step))
+        if planned is not None:
+            how, buffer = planned
+            result = f"v{step.outputs._number}"
+            if how == "empty":
+                return f"{result} = {buffer}"
+            if how == "copy":
+                return f"np.copyto({buffer}, {self.expr(step.args[0])}); {result} = {buffer}"
+            return f"{result} = {self.call(step, f'out={buffer}')}"
         target = self.target(step.outputs, written)
         return self.call(step) if target == "_" else f"{target} = {self.call(step)}"
 
@@ -888,11 +916,16 @@ def _check_donated(
         seen.add(id(owner))
 
 
+_REDUCING_METHODS = frozenset({"sum", "mean", "max", "min", "prod"})
+
+
 def _writes_fresh_result(step: _Step) -> str | None:
-    """How ``step`` can write its result into a given array: ``"out"`` (a ufunc, a ufunc's
-    reduce, np.matmul), ``"elementwise"`` (an elementwise ufunc, which may also overwrite an
-    operand of its result's layout), ``"empty"`` (np.empty_like: the array itself), or None."""
-    if step.kind != "call" or "out" in step.kwargs or "where" in step.kwargs:
+    """How ``step`` can write its fresh array result into a given array: ``"out"`` (a ufunc,
+    a ufunc's reduce, np.matmul, ndarray.sum and the other reducing methods), ``"elementwise"``
+    (an elementwise ufunc, which may also overwrite an operand of its result's layout),
+    ``"copy"`` (ndarray.copy(): np.copyto), ``"empty"`` (np.empty_like: the array itself),
+    or None."""
+    if "out" in step.kwargs or "where" in step.kwargs:
         return None
     result = step.outputs
     if not (isinstance(result, Tracer) and type(result._concrete) is np.ndarray):
@@ -900,6 +933,14 @@ def _writes_fresh_result(step: _Step) -> str | None:
     if result._trace.buffer_of[result._number] != result._number:
         return None  # a view of an argument, not an array of its own
     fn = step.fn
+    if step.kind == "method":
+        if fn in _REDUCING_METHODS:
+            return "out"
+        if fn == "copy" and len(step.args) == 1 and not step.kwargs:
+            return "copy" if result._concrete.flags.c_contiguous else None
+        return None
+    if step.kind != "call":
+        return None
     if fn is np.empty_like:
         return "empty"
     if isinstance(fn, np.ufunc) and fn.nout == 1:
@@ -910,12 +951,20 @@ def _writes_fresh_result(step: _Step) -> str | None:
     return None
 
 
-def _plan(compiler: _Compiler) -> None:
-    """Give results arrays allocated once, reused once their last reader has run.
+_ALIGNMENT = 64  # bytes: each planned array starts on a cache line
 
-    A buffer's life ends at the last step that reads or writes it through any Tracer (its
-    views included). A result the caller gets back keeps its own, fresh array (or goes into a
-    donated argument's); the arrays a call allocates never reach the caller.
+
+def _plan(compiler: _Compiler) -> None:
+    """Place results in one block of memory allocated once, at offsets reused once their last
+    reader has run.
+
+    An array's life runs from the step that makes it to the last step that reads or writes
+    it through any Tracer (a view keeps its base alive). Results are placed in program order,
+    each at the lowest offset that no array alive at the same time occupies (first fit, as
+    XLA's heap simulator does), so the block is about the largest total alive at any one
+    step; an elementwise ufunc may write over an operand whose life ends with it. A result
+    the caller gets back keeps its own, fresh array (or goes into a donated argument of its
+    exact layout): the program's memory never reaches the caller.
     """
     trace = compiler.trace
     buffer_of = trace.buffer_of
@@ -932,55 +981,125 @@ def _plan(compiler: _Compiler) -> None:
         if kind == "traced" and buffer_of[value._number] is not None:
             returned.add(buffer_of[value._number])
             last_use[buffer_of[value._number]] = end
-    # Free arrays: (layout, expression, free after step, buffer number, may hold a result).
-    free: list[tuple[Any, str, int, int, bool]] = []
-    for t in compiler.inputs:
-        if t._number in compiler.donated and buffer_of[t._number] == t._number:
-            layout = _layout(t._concrete)
-            free.append((layout, f"v{t._number}", last_use.get(t._number, -1), t._number, True))
-    planned = 0
+    # Donated arguments: [layout, name, free after step, buffer]; taken by a result of that layout.
+    donated: list[list[Any]] = [
+        [_layout(t._concrete), f"v{t._number}", last_use.get(t._number, -1), t._number]
+        for t in compiler.inputs
+        if t._number in compiler.donated and buffer_of[t._number] == t._number
+    ]
+    # Results that can share memory, grouped: an elementwise ufunc's result joins the group
+    # of an operand that dies at its step (it is written over it). A group: [size, first
+    # step, last step]; group_of: buffer number -> group.
+    groups: list[list[int]] = []
+    group_of: dict[int, int] = {}
+    where: list[tuple[_Step, str, Tracer]] = []
     for i, step in enumerate(trace.steps):
         how = _writes_fresh_result(step)
         if how is None:
             continue
         result = step.outputs
-        layout = _layout(result._concrete)
-        is_returned = result._number in returned
-        operands = {t._number: t for t in step.tracers}
-        choice = None
-        for k, (free_layout, _, free_after, number, donated) in enumerate(free):
-            if free_layout != layout or (is_returned and not donated):
-                continue
-            if free_after < i or (
-                free_after == i
-                and how == "elementwise"
-                and _only_whole(step, number, operands, layout)
-            ):
-                choice = k
-                break
-        if choice is not None:
-            _, expression, _, _, donated = free.pop(choice)
-        elif is_returned:
-            continue  # a fresh array for the caller, as eager execution allocates it
+        concrete = result._concrete
+        layout = _layout(concrete)
+        dense = concrete.flags.c_contiguous or concrete.flags.f_contiguous
+        if result._number in returned or not dense:
+            for entry in donated:
+                if entry[0] == layout and (
+                    entry[2] < i
+                    or (
+                        entry[2] == i
+                        and how == "elementwise"
+                        and _only_whole(step, entry[3], layout)
+                    )
+                ):
+                    compiler.buffers[id(step)] = (how, entry[1])
+                    entry[2] = end  # it now holds a result the caller gets
+                    break
+            continue  # otherwise a fresh array, as eager execution allocates it
+        size = -(-max(concrete.nbytes, 1) // _ALIGNMENT) * _ALIGNMENT
+        life = last_use.get(result._number, i)
+        group = _dying_operand_group(step, how, groups, group_of, size, layout, i)
+        if group is None:
+            group_of[result._number] = len(groups)
+            groups.append([size, i, life])
         else:
-            expression, donated = f"b{planned}", False
-            compiler.namespace[expression] = np.empty_like(result._concrete)
-            planned += 1
-        compiler.buffers[id(step)] = expression
-        free.append((layout, expression, last_use.get(result._number, i), result._number, donated))
+            group_of[result._number] = group
+            groups[group][2] = life
+        where.append((step, how, result))
+    offsets = _offsets(groups)
+    extent = max([offsets[g] + size for g, (size, _, _) in enumerate(groups)], default=0)
+    memory = np.empty(extent + _ALIGNMENT, np.uint8)
+    shift = (-memory.ctypes.data) % _ALIGNMENT
+    compiler.namespace["memory"] = memory
+    views: dict[tuple[int, Any], str] = {}
+    for step, how, result in where:
+        concrete = result._concrete
+        offset = offsets[group_of[result._number]]
+        key = (offset, _layout(concrete))
+        name = views.get(key)
+        if name is None:
+            name = views[key] = f"m{len(views)}"
+            compiler.namespace[name] = np.ndarray(
+                concrete.shape,
+                concrete.dtype,
+                buffer=memory,
+                offset=shift + offset,
+                strides=concrete.strides,
+            )
+        compiler.buffers[id(step)] = (how, name)
+
+
+def _dying_operand_group(
+    step: _Step,
+    how: str,
+    groups: list[list[int]],
+    group_of: dict[int, int],
+    size: int,
+    layout: Any,
+    i: int,
+) -> int | None:
+    """The group of an operand of an elementwise ufunc that dies at this step and has the
+    result's layout (the ufunc then writes over it), or None."""
+    if how != "elementwise":
+        return None
+    for t in step.tracers:
+        buffer = t._trace.buffer_of[t._number]
+        group = group_of.get(buffer) if buffer is not None else None
+        if group is not None and groups[group][2] == i and groups[group][0] == size:
+            if _only_whole(step, buffer, layout):  # type: ignore[arg-type]
+                return group
+    return None
+
+
+def _offsets(groups: list[list[int]]) -> list[int]:
+    """An offset for each group ``[size, first step, last step]``, no two groups alive at a
+    common step overlapping: the largest placed first, each at the lowest offset that fits
+    (greedy by size, as TensorFlow Lite's arena planner does); near the largest total alive
+    at any one step."""
+    offsets = [0] * len(groups)
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end offset, first step, last step)
+    for g in sorted(range(len(groups)), key=lambda g: (-groups[g][0], groups[g][1])):
+        size, first, last = groups[g]
+        busy = sorted((o, e) for o, e, begin, end in placed if begin <= last and first <= end)
+        offset = 0
+        for low, high in busy:
+            if offset + size <= low:
+                break
+            offset = max(offset, high)
+        offsets[g] = offset
+        placed.append((offset, offset + size, first, last))
+    return offsets
 
 
 def _layout(array: np.ndarray[Any, Any]) -> tuple[Any, ...]:
     return (array.shape, array.dtype.str, array.strides)
 
 
-def _only_whole(step: _Step, buffer: int, operands: dict[int, Tracer], layout: Any) -> bool:
+def _only_whole(step: _Step, buffer: int, layout: Any) -> bool:
     """Whether every operand of ``step`` in ``buffer`` is the whole array in ``layout`` (an
     elementwise ufunc may then write its result over it)."""
-    buffer_of = step.tracers[0]._trace.buffer_of if step.tracers else []
     found = False
-    for number, t in operands.items():
-        if buffer_of[number] == buffer:
+    for t in step.tracers:
+        if t._trace.buffer_of[t._number] == buffer:
             if not (isinstance(t._concrete, np.ndarray) and _layout(t._concrete) == layout):
                 return False
             found = True

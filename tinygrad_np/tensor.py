@@ -128,6 +128,11 @@ def stop_gradient(x: Any) -> Any:
 _data = stop_gradient  # what the engine calls it: the plain value inside any Tensor
 
 
+# Values an op holds as they are (a Tracer: an array that tg.jit is tracing); a tuple, as a
+# union type would be built again at every call.
+_KEPT = (np.generic, int, float, complex, Tracer)
+
+
 def _plain(op: str, x: Any) -> Any:
     """``x`` as a value an op may hold: an ndarray, a NumPy or Python scalar, or None.
 
@@ -137,8 +142,8 @@ def _plain(op: str, x: Any) -> Any:
     """
     if isinstance(x, Tensor):
         return _data(x)
-    if x is None or isinstance(x, np.generic | int | float | complex | Tracer):
-        return x  # (a Tracer: an array that tg.jit is tracing)
+    if x is None or isinstance(x, _KEPT):
+        return x
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"{op}: masked arrays are not supported (converting one would drop its mask); "

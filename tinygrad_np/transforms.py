@@ -33,6 +33,7 @@ from tinygrad_np.tree import TreeDef, path_str, tree_flatten, tree_paths, tree_u
 __all__ = ["grad", "hvp", "jvp", "linearize", "trace", "value_and_grad", "vjp"]
 
 ArgNums = int | tuple[int, ...] | list[int]
+_ARRAYS = (np.ndarray, Tracer)  # (a tuple: a union type would be built at every call)
 Pullback = Callable[[dict[int, Any], list[Any], bool], list[Any]]
 
 
@@ -330,7 +331,7 @@ def value_and_grad(
         loss, aux, value = check_scalar_output(out, has_aux, "grad")
         traced_loss = isinstance(loss, Tensor) and loss._tape is tape
         seeds = {loss._node: np.array(1, value.dtype)} if traced_loss else {}
-        grads = pullback(seeds, [a for a in args if isinstance(a, np.ndarray | Tracer)], True)
+        grads = pullback(seeds, [a for a in args if isinstance(a, _ARRAYS)], True)
         result = grads[0] if single else tuple(grads)
         value = _lower(loss, tape)
         if type(value) is np.ndarray:  # f may return (a view of) an input: not the caller's own
