@@ -27,21 +27,25 @@ from NumPy's global random state is refused.
 
 Replay never changes which NumPy calls run or their order, so its results equal eager
 execution bit for bit. What it changes is where results go. The planner walks the program
-once, computes the last use of every buffer (a view keeps its base alive), and gives each
-fresh array result of a ufunc, a ufunc reduction or ``np.matmul`` (and each ``np.empty_like``)
-a buffer allocated once and reused by later steps whose results have the same shape, dtype
-and layout, written with ``out=``; an elementwise ufunc may write over an operand that dies
-with it. Arrays returned to the caller are never among those buffers: they are allocated by
-the call (as in eager execution), or are arguments the caller passed, so a later call never
-overwrites them. With ``donate_argnums`` the caller gives up the listed arguments' arrays:
-the program may then write results into them (``p - lr * g`` in place of ``p``), as JAX's
-buffer donation does; a donated array must not be used after the call.
+once and computes each array's life, from the step that makes it to the last step that reads
+or writes it (a view keeps its base alive). Each fresh array result of a ufunc, a ufunc's
+reduce, ``np.matmul``, a reducing method, ``.copy()`` or ``np.empty_like`` gets a place in one
+block of memory allocated with the program, at an offset no array alive at the same time
+occupies (the largest placed first, as TensorFlow Lite's arena planner does), so the block is
+about the most memory alive at any one step; the step writes there with ``out=``, and an
+elementwise ufunc may write over an operand that dies with it. Arrays returned to the caller
+never live in that block: they are allocated by the call (as in eager execution), or are the
+caller's own arguments, so a later call never overwrites them. With ``donate_argnums`` the
+caller gives up the listed arguments' arrays: results of the same layout may then be written
+into them (``p - lr * g`` over ``p``), as JAX's buffer donation does; a donated array must not
+be used after the call. Since the block is shared by a program's calls, call a jitted
+function from one thread at a time.
 
 Programs are cached per signature in a least-recently-used cache of ``cache_size`` entries
 (8 by default); a call with a new signature traces again. Python numbers in the arguments are
 part of the signature by value (NumPy treats them as weak scalars, which no traced array can
 imitate): pass a 0-d array to trace one. Arrays that ``f`` reads but does not take as
-arguments are constants of the program (read, never written, at every replay).
+arguments are constants of the program, copied (layout and all) when a step first reads them.
 """
 
 from __future__ import annotations
