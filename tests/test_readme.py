@@ -205,7 +205,10 @@ def test_the_blocks_meant_to_fail_say_how():
     failing = [
         b for b in readme_blocks() if b.language == "python" and EXPECTED_ERROR.search(b.text)
     ]
-    assert [EXPECTED_ERROR.search(b.text)[1] for b in failing] == ["RuntimeError"]
+    assert [EXPECTED_ERROR.search(b.text)[1] for b in failing] == [
+        "RuntimeError",
+        "ConcretizationTypeError",
+    ]
 
 
 def run_test_command_in_ci(block: Block, tmp_path: Path) -> None:
