@@ -337,3 +337,18 @@ def test_linspace_with_one_traced_endpoint_step_and_dtypes():
     assert samples == np.sum(np.linspace(0.0, 3.5, 4, dtype=np.int64))  # a constant
     with pytest.raises(ValueError, match="must be non-negative"):
         tg.grad(lambda b: tg.sum(np.linspace(0.0, b, -1)))(1.0)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda z: tg.array([z[0], "a"]),
+        lambda z: tg.array([z[0], None]),
+        lambda z: tg.array([z[0], z[1]], dtype=object),
+        lambda z: tg.astype(z, dtype=object),
+        lambda z: tg.astype(z, dtype="U8"),
+    ],
+    ids=["string", "None", "dtype object", "astype object", "astype string"],
+)
+def test_arrays_that_cannot_carry_a_gradient_are_refused(f):
+    assert "cannot carry" in refusal(f)

@@ -142,6 +142,12 @@ def array(object: Any, *, dtype: Any = None, copy: bool = True, ndmin: int = 0) 
         paths: list[Index] = []
         template = _template(object, (), tensors, paths)
         result = _array_from_pieces(*tensors, template=template, paths=tuple(paths))
+        built = np.result_type(stop_gradient(result))
+        if built.kind not in "biuf" and result.traced:
+            raise TypeError(
+                f"array: the list builds an array of dtype {built} (it holds strings, None, "
+                "or other objects), which cannot carry the gradients of its Tensors"
+            )
     else:
         return np.array(object, dtype=dtype, copy=copy, ndmin=ndmin)
     if dtype is not None:

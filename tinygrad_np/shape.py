@@ -286,8 +286,9 @@ def astype(x: Any, *, dtype: Any, copy: bool = True) -> Any:
 
     Between floating dtypes the gradient flows, cast back to ``x``'s dtype. To an integer
     or boolean dtype the result is a constant, a plain ndarray: rounding has derivative 0
-    wherever it has one. Complex dtypes are refused. ``copy`` is accepted for NumPy's
-    signature; Tensors are immutable, so it changes nothing.
+    wherever it has one. Complex dtypes are refused, and so are object, string and time
+    dtypes for a traced Tensor (they could not carry its gradient). ``copy`` is accepted
+    for NumPy's signature; Tensors are immutable, so it changes nothing.
     """
     target = np.dtype(dtype)
     if not isinstance(x, Tensor):
@@ -297,6 +298,11 @@ def astype(x: Any, *, dtype: Any, copy: bool = True) -> Any:
         raise TypeError(
             f"astype: cannot convert a Tensor to {target}: tinygrad_np differentiates real "
             "floating-point functions only, and complex numbers are not supported"
+        )
+    if target.kind not in "biuf" and x.traced:
+        raise TypeError(
+            f"astype: cannot convert a traced Tensor to {target}: an array of that dtype "
+            "cannot carry its gradient; convert to a numeric dtype"
         )
     if target.kind != "f" or source.kind != "f":
         return as_array(stop_gradient(x)).astype(target)
