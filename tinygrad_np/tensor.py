@@ -244,8 +244,10 @@ class Tensor:
                 "np.array, np.asarray, np.full, np.r_/np.c_ and NumPy functions given a list "
                 "of Tensors, such as np.mean([t1, t2]), which cannot return a Tensor: build "
                 "arrays of traced values with tg.array, np.stack or np.concatenate, tg.full, "
-                "tg.r_/tg.c_, or write tg.mean([t1, t2])). Use tinygrad_np ops on the Tensor "
-                "(tg.exp rather than math.exp), or tg.stop_gradient(t) where a constant is meant"
+                "tg.r_/tg.c_, or write tg.mean([t1, t2]); NumPy code that does this runs "
+                "unchanged with `import tinygrad_np.numpy as np`). Use tinygrad_np ops on the "
+                "Tensor (tg.exp rather than math.exp), or tg.stop_gradient(t) where a constant "
+                "is meant"
             )
         return self._value
 
