@@ -26,6 +26,9 @@ The modules, each with its own ``help()``:
 * ``tg.testing``: ``check_grads`` (the engine's derivatives against finite differences),
   ``numerical_grad`` and hypothesis strategies (``tinygrad_np.testing.strategies``);
 * ``tg.extend``: ``Primitive``, ``implements`` and the rules for writing your own ops.
+* ``tinygrad_np.numpy``: NumPy's namespace, in which NumPy code that builds arrays from
+  lists of traced values (``np.array([t1, t2])``, ``np.mean([t1, t2])``) differentiates
+  unchanged: ``import tinygrad_np.numpy as np`` (not imported by ``import tinygrad_np``).
 
 The layout: the engine (``tensor``, ``transforms``, ``contract``, ``tree``, ``debug``,
 ``numpy_dispatch``), the op families (``elementwise``, ``reductions``, ``shape``,
