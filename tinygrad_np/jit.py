@@ -55,6 +55,7 @@ import ctypes
 import itertools
 import linecache
 import operator
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -96,17 +97,43 @@ _PROPERTIES = frozenset({"T", "mT", "real", "imag"})
 _LITERALS = (type(None), bool, int, str, type(Ellipsis))
 
 
+class _Value:
+    """A value of the program: its number and what the planner needs to know of its array.
+
+    The program holds these, not the Tracers: a concrete array of the trace is freed when
+    ``f`` lets go of its Tracer, as eager execution frees it, so tracing needs about the
+    memory of an eager call."""
+
+    __slots__ = (
+        "c_contiguous", "dtype", "f_contiguous", "is_array", "nbytes", "number", "shape",
+        "strides",
+    )  # fmt: skip
+
+    def __init__(self, number: int, concrete: Any) -> None:
+        self.number = number
+        self.is_array = type(concrete) is np.ndarray
+        if self.is_array:
+            self.shape, self.dtype, self.strides = concrete.shape, concrete.dtype, concrete.strides
+            self.nbytes = concrete.nbytes
+            self.c_contiguous = concrete.flags.c_contiguous
+            self.f_contiguous = concrete.flags.f_contiguous
+
+    @property
+    def layout(self) -> tuple[Any, ...]:
+        return (self.shape, self.dtype.str, self.strides)
+
+
 class _Step:
     """One recorded call: ``kind`` says how it is written (see ``_Compiler.statement``)."""
 
-    __slots__ = ("args", "fn", "kind", "kwargs", "name", "outputs", "tracers")
+    __slots__ = ("args", "fn", "kind", "kwargs", "name", "outputs", "values")
 
     def __init__(
         self, kind: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str
     ) -> None:
         self.kind, self.fn, self.args, self.kwargs, self.name = kind, fn, args, kwargs, name
-        self.outputs: Any = None  # the result's pattern: Tracers, tuples/lists of them, None
-        self.tracers: list[Tracer] = []  # every Tracer among the arguments
+        self.outputs: Any = None  # the result's pattern: _Values, tuples/lists of them, None
+        self.values: list[_Value] = []  # the traced arguments
 
 
 class _Trace:
@@ -114,9 +141,10 @@ class _Trace:
 
     def __init__(self) -> None:
         self.steps: list[_Step] = []
-        self.tracers: list[Tracer] = []  # by number; keeps every concrete value alive
-        self.buffer_of: list[int | None] = []  # tracer number -> number of its buffer's owner
-        self.owners: dict[int, int] = {}  # id(memory-owning object) -> tracer number
+        self.buffer_of: list[int | None] = []  # value number -> number of its memory's owner
+        # id(a memory-owning object alive) -> the number of the first value in its memory
+        self.owners: dict[int, int] = {}
+        self.pinned: list[Any] = []  # owners that cannot be weakly referenced, kept alive
         # id(an array constant) -> (the array, a snapshot of it): the program reads snapshots,
         # so a constant that f changes after a step used it still reads as that step saw it.
         self.constants: dict[int, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
@@ -124,15 +152,21 @@ class _Trace:
 
     def new(self, concrete: Any, origin: str) -> Tracer:
         tracer = object.__new__(Tracer)
+        number = len(self.buffer_of)
         tracer._concrete, tracer._trace, tracer._origin = concrete, self, origin
-        tracer._number = len(self.tracers)
-        self.tracers.append(tracer)
+        tracer._value = _Value(number, concrete)
         buffer = None
         if isinstance(concrete, np.ndarray):
             owner: Any = concrete
             while isinstance(owner, np.ndarray) and owner.base is not None:
                 owner = owner.base
-            buffer = self.owners.setdefault(id(owner), tracer._number)
+            buffer = self.owners.get(id(owner))
+            if buffer is None:
+                buffer = self.owners[id(owner)] = number
+                try:  # forgotten when the memory is freed, before its id can be reused
+                    weakref.finalize(owner, self.owners.pop, id(owner), None)
+                except TypeError:
+                    self.pinned.append(owner)
         self.buffer_of.append(buffer)
         return tracer
 
@@ -141,8 +175,10 @@ class _Trace:
     ) -> Any:
         """Run one call on the concrete values, record it, and return its traced result."""
         step = _Step(kind, fn, self.freeze(args), self.freeze(kwargs), name)
-        concrete_args = _concretize(args, self, step)
-        concrete_kwargs = _concretize(kwargs, self, step)
+        arguments: list[Tracer] = []
+        concrete_args = _concretize(args, self, step, arguments)
+        concrete_kwargs = _concretize(kwargs, self, step, arguments)
+        step.values = [t._value for t in arguments]
         if kind == "call":
             result = fn(*concrete_args, **concrete_kwargs)
         elif kind == "method":
@@ -154,14 +190,17 @@ class _Trace:
         else:  # setitem
             concrete_args[0][concrete_args[1]] = concrete_args[2]
             result = None
-        existing = {id(t._concrete): t for t in step.tracers}
+        existing = {id(t._concrete): t for t in arguments}
         traced = self._wrap(result, existing, name)
-        step.outputs = traced
+        step.outputs = _values_of(traced)
         self.steps.append(step)
         return traced
 
     def freeze(self, template: Any) -> Any:
-        """``template`` with each array constant replaced by a snapshot of its current value."""
+        """``template`` as the program keeps it: each Tracer replaced by its value, each array
+        constant by a snapshot of its current value."""
+        if isinstance(template, Tracer):
+            return template._value
         if type(template) is tuple or type(template) is list:
             return type(template)(self.freeze(t) for t in template)
         if type(template) is dict:
@@ -220,8 +259,17 @@ def _same_bytes(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
     return bool(np.array_equal(a_bytes, b_bytes))
 
 
-def _concretize(template: Any, trace: _Trace, step: _Step) -> Any:
-    """``template`` with each Tracer replaced by its concrete value (and noted in ``step``)."""
+def _values_of(pattern: Any) -> Any:
+    """A result's pattern of Tracers as the program keeps it (their values)."""
+    if isinstance(pattern, Tracer):
+        return pattern._value
+    if isinstance(pattern, tuple | list):
+        return type(pattern)(_values_of(p) for p in pattern)
+    return pattern
+
+
+def _concretize(template: Any, trace: _Trace, step: _Step, found: list[Tracer]) -> Any:
+    """``template`` with each Tracer replaced by its concrete value (and added to ``found``)."""
     if isinstance(template, Tracer):
         if template._trace is not trace or not trace.alive:
             raise TypeError(
@@ -229,12 +277,12 @@ def _concretize(template: Any, trace: _Trace, step: _Step) -> Any:
                 "has returned (a Tracer leaked out of the function being jitted); return it "
                 "instead of storing it"
             )
-        step.tracers.append(template)
+        found.append(template)
         return template._concrete
     if type(template) is tuple or type(template) is list:
-        return type(template)(_concretize(t, trace, step) for t in template)
+        return type(template)(_concretize(t, trace, step, found) for t in template)
     if type(template) is dict:
-        return {k: _concretize(v, trace, step) for k, v in template.items()}
+        return {k: _concretize(v, trace, step, found) for k, v in template.items()}
     if type(template) is slice:
         for bound in (template.start, template.stop, template.step):
             if isinstance(bound, Tracer):
@@ -330,14 +378,18 @@ class Tracer:
     ndarray raises :class:`ConcretizationTypeError`.
     """
 
-    __slots__ = ("_concrete", "_number", "_origin", "_trace")
+    __slots__ = ("_concrete", "_origin", "_trace", "_value")
     _concrete: Any
-    _number: int
     _origin: str
     _trace: _Trace
+    _value: _Value
 
     def __init__(self) -> None:
         raise TypeError("Tracers are made by tg.jit while it traces a function")
+
+    @property
+    def _number(self) -> int:
+        return self._value.number
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -401,7 +453,8 @@ class Tracer:
         if func in _STATIC_FUNCTIONS:
             step = _Step("call", func, args, kwargs, "")
             return func(
-                *_concretize(args, self._trace, step), **_concretize(kwargs, self._trace, step)
+                *_concretize(args, self._trace, step, []),
+                **_concretize(kwargs, self._trace, step, []),
             )
         name = f"np.{getattr(func, '__name__', repr(func))}"
         module = getattr(func, "__module__", "") or ""
@@ -558,7 +611,7 @@ class _Compiler:
     """Writes a trace as the source of one Python function, and plans its buffers."""
 
     def __init__(
-        self, trace: _Trace, inputs: list[Tracer], outputs: list[Any], donated: set[int]
+        self, trace: _Trace, inputs: list[_Value], outputs: list[Any], donated: set[int]
     ) -> None:
         self.trace, self.inputs, self.outputs = trace, inputs, outputs
         self.namespace: dict[str, Any] = {"np": np}
@@ -576,8 +629,8 @@ class _Compiler:
         return name
 
     def expr(self, template: Any) -> str:
-        if isinstance(template, Tracer):
-            return f"v{template._number}"
+        if isinstance(template, _Value):
+            return f"v{template.number}"
         if isinstance(template, _LITERALS) and type(template) in _LITERALS:
             return repr(template)
         if type(template) is tuple:
@@ -605,8 +658,8 @@ class _Compiler:
         return self.constant(fn, "f")
 
     def target(self, pattern: Any, written: set[int]) -> str:
-        if isinstance(pattern, Tracer):
-            return "_" if pattern._number in written else f"v{pattern._number}"
+        if isinstance(pattern, _Value):
+            return "_" if pattern.number in written else f"v{pattern.number}"
         if isinstance(pattern, tuple | list):
             inner = "".join(f"{self.target(p, written)}, " for p in pattern)
             return f"({inner})" if inner else "_"
@@ -628,13 +681,13 @@ class _Compiler:
         if step.kind == "setitem":
             array, index, value = (self.expr(a) for a in step.args)
             return f"{array}[{index}] = {value}"
-        written = {t._number for t in step.tracers}
+        written = {v.number for v in step.values}
         if step.kind == "method" and _single(step.outputs, -1) in written:
             return "pass  # " + self.call(step) + " is the array itself"
         planned = self.buffers.get(id(step))
         if planned is not None:
             how, buffer = planned
-            result = f"v{step.outputs._number}"
+            result = f"v{step.outputs.number}"
             if how == "empty":
                 return f"{result} = {buffer}"
             if how == "copy":
@@ -644,12 +697,12 @@ class _Compiler:
         return self.call(step) if target == "_" else f"{target} = {self.call(step)}"
 
     def source(self) -> str:
-        lines = [f"def program({', '.join(f'v{t._number}' for t in self.inputs)}):"]
+        lines = [f"def program({', '.join(f'v{v.number}' for v in self.inputs)}):"]
         lines += [f"    {self.statement(step)}" for step in self.trace.steps]
         results = []
         for kind, value in self.outputs:
             if kind == "traced":
-                results.append(f"v{value._number}")
+                results.append(f"v{value.number}")
             else:  # an array constant: a copy per call, so no call returns another's array
                 results.append(f"{self.constant(value)}.copy()")
         lines.append(f"    return ({''.join(r + ', ' for r in results)})")
@@ -657,7 +710,7 @@ class _Compiler:
 
 
 def _single(pattern: Any, default: int) -> int:
-    return pattern._number if isinstance(pattern, Tracer) else default
+    return pattern.number if isinstance(pattern, _Value) else default
 
 
 _program_numbers = itertools.count()
@@ -817,7 +870,8 @@ class Jitted:
                     f"jit: the function's output{path_str(path)} is a {type(leaf).__name__}, "
                     "not an array (a Tensor must not leave the transform that made it)"
                 )
-        compiler = _Compiler(trace, inputs, outputs, donated)
+        values = [(kind, v._value if kind == "traced" else v) for kind, v in outputs]
+        compiler = _Compiler(trace, [t._value for t in inputs], values, donated)
         _plan(compiler)
         program, source = _compile(compiler)
         self._cache[key] = (program, out_def, statics, source)
@@ -878,6 +932,15 @@ def _static_key(leaf: Any) -> Any:
     return ("static", type(leaf), leaf)
 
 
+def _values_in(pattern: Any) -> list[_Value]:
+    """The values in a step's result pattern."""
+    if isinstance(pattern, _Value):
+        return [pattern]
+    if isinstance(pattern, tuple | list):
+        return [v for p in pattern for v in _values_in(p)]
+    return []
+
+
 def _tracers_in(tree: Any) -> list[Tracer]:
     return [leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, Tracer)]
 
@@ -923,7 +986,7 @@ def _check_donated(
 _REDUCING_METHODS = frozenset({"sum", "mean", "max", "min", "prod"})
 
 
-def _writes_fresh_result(step: _Step) -> str | None:
+def _writes_fresh_result(step: _Step, buffer_of: list[int | None]) -> str | None:
     """How ``step`` can write its fresh array result into a given array: ``"out"`` (a ufunc,
     a ufunc's reduce, np.matmul, ndarray.sum and the other reducing methods), ``"elementwise"``
     (an elementwise ufunc, which may also overwrite an operand of its result's layout),
@@ -932,16 +995,16 @@ def _writes_fresh_result(step: _Step) -> str | None:
     if "out" in step.kwargs or "where" in step.kwargs:
         return None
     result = step.outputs
-    if not (isinstance(result, Tracer) and type(result._concrete) is np.ndarray):
+    if not (isinstance(result, _Value) and result.is_array):
         return None
-    if result._trace.buffer_of[result._number] != result._number:
+    if buffer_of[result.number] != result.number:
         return None  # a view of an argument, not an array of its own
     fn = step.fn
     if step.kind == "method":
         if fn in _REDUCING_METHODS:
             return "out"
         if fn == "copy" and len(step.args) == 1 and not step.kwargs:
-            return "copy" if result._concrete.flags.c_contiguous else None
+            return "copy" if result.c_contiguous else None
         return None
     if step.kind != "call":
         return None
@@ -960,73 +1023,66 @@ _ALIGNMENT = 64  # bytes: each planned array starts on a cache line
 
 def _plan(compiler: _Compiler) -> None:
     """Place results in one block of memory allocated once, at offsets reused once their last
-    reader has run.
+    reader has run (see the module's documentation).
 
     An array's life runs from the step that makes it to the last step that reads or writes
-    it through any Tracer (a view keeps its base alive). Results are placed in program order,
-    each at the lowest offset that no array alive at the same time occupies (first fit, as
-    XLA's heap simulator does), so the block is about the largest total alive at any one
-    step; an elementwise ufunc may write over an operand whose life ends with it. A result
-    the caller gets back keeps its own, fresh array (or goes into a donated argument of its
-    exact layout): the program's memory never reaches the caller.
+    it through any value (a view keeps its base alive). A result the caller gets back keeps
+    its own, fresh array (or goes into a donated argument of its exact layout).
     """
     trace = compiler.trace
     buffer_of = trace.buffer_of
     end = len(trace.steps)
-    last_use: dict[int, int] = {}
+    last_use: dict[int | None, int] = {}
     for i, step in enumerate(trace.steps):
-        for t in step.tracers:
-            last_use[buffer_of[t._number]] = i  # type: ignore[index]
-        for t in _tracers_in(step.outputs):
-            if buffer_of[t._number] is not None:
-                last_use[buffer_of[t._number]] = i  # type: ignore[index]
+        for v in step.values:
+            last_use[buffer_of[v.number]] = i
+        for v in _values_in(step.outputs):
+            last_use[buffer_of[v.number]] = i
     returned = set()
     for kind, value in compiler.outputs:
-        if kind == "traced" and buffer_of[value._number] is not None:
-            returned.add(buffer_of[value._number])
-            last_use[buffer_of[value._number]] = end
+        if kind == "traced" and buffer_of[value.number] is not None:
+            returned.add(buffer_of[value.number])
+            last_use[buffer_of[value.number]] = end
     # Donated arguments: [layout, name, free after step, buffer]; taken by a result of that layout.
     donated: list[list[Any]] = [
-        [_layout(t._concrete), f"v{t._number}", last_use.get(t._number, -1), t._number]
-        for t in compiler.inputs
-        if t._number in compiler.donated and buffer_of[t._number] == t._number
+        [v.layout, f"v{v.number}", last_use.get(v.number, -1), v.number]
+        for v in compiler.inputs
+        if v.number in compiler.donated and buffer_of[v.number] == v.number and v.is_array
     ]
     # Results that can share memory, grouped: an elementwise ufunc's result joins the group
     # of an operand that dies at its step (it is written over it). A group: [size, first
     # step, last step]; group_of: buffer number -> group.
     groups: list[list[int]] = []
     group_of: dict[int, int] = {}
-    where: list[tuple[_Step, str, Tracer]] = []
+    where: list[tuple[_Step, str, _Value]] = []
     for i, step in enumerate(trace.steps):
-        how = _writes_fresh_result(step)
+        how = _writes_fresh_result(step, buffer_of)
         if how is None:
             continue
         result = step.outputs
-        concrete = result._concrete
-        layout = _layout(concrete)
-        dense = concrete.flags.c_contiguous or concrete.flags.f_contiguous
-        if result._number in returned or not dense:
+        layout = result.layout
+        if result.number in returned or not (result.c_contiguous or result.f_contiguous):
             for entry in donated:
                 if entry[0] == layout and (
                     entry[2] < i
                     or (
                         entry[2] == i
                         and how == "elementwise"
-                        and _only_whole(step, entry[3], layout)
+                        and _only_whole(step, entry[3], layout, buffer_of)
                     )
                 ):
                     compiler.buffers[id(step)] = (how, entry[1])
                     entry[2] = end  # it now holds a result the caller gets
                     break
             continue  # otherwise a fresh array, as eager execution allocates it
-        size = -(-max(concrete.nbytes, 1) // _ALIGNMENT) * _ALIGNMENT
-        life = last_use.get(result._number, i)
-        group = _dying_operand_group(step, how, groups, group_of, size, layout, i)
+        size = -(-max(result.nbytes, 1) // _ALIGNMENT) * _ALIGNMENT
+        life = last_use.get(result.number, i)
+        group = _dying_operand_group(step, how, groups, group_of, size, buffer_of, i)
         if group is None:
-            group_of[result._number] = len(groups)
+            group_of[result.number] = len(groups)
             groups.append([size, i, life])
         else:
-            group_of[result._number] = group
+            group_of[result.number] = group
             groups[group][2] = life
         where.append((step, how, result))
     offsets = _offsets(groups)
@@ -1036,18 +1092,17 @@ def _plan(compiler: _Compiler) -> None:
     compiler.namespace["memory"] = memory
     views: dict[tuple[int, Any], str] = {}
     for step, how, result in where:
-        concrete = result._concrete
-        offset = offsets[group_of[result._number]]
-        key = (offset, _layout(concrete))
+        offset = offsets[group_of[result.number]]
+        key = (offset, result.layout)
         name = views.get(key)
         if name is None:
             name = views[key] = f"m{len(views)}"
             compiler.namespace[name] = np.ndarray(
-                concrete.shape,
-                concrete.dtype,
+                result.shape,
+                result.dtype,
                 buffer=memory,
                 offset=shift + offset,
-                strides=concrete.strides,
+                strides=result.strides,
             )
         compiler.buffers[id(step)] = (how, name)
 
@@ -1058,18 +1113,18 @@ def _dying_operand_group(
     groups: list[list[int]],
     group_of: dict[int, int],
     size: int,
-    layout: Any,
+    buffer_of: list[int | None],
     i: int,
 ) -> int | None:
     """The group of an operand of an elementwise ufunc that dies at this step and has the
     result's layout (the ufunc then writes over it), or None."""
     if how != "elementwise":
         return None
-    for t in step.tracers:
-        buffer = t._trace.buffer_of[t._number]
+    for v in step.values:
+        buffer = buffer_of[v.number]
         group = group_of.get(buffer) if buffer is not None else None
         if group is not None and groups[group][2] == i and groups[group][0] == size:
-            if _only_whole(step, buffer, layout):  # type: ignore[arg-type]
+            if _only_whole(step, buffer, step.outputs.layout, buffer_of):  # type: ignore[arg-type]
                 return group
     return None
 
@@ -1094,17 +1149,13 @@ def _offsets(groups: list[list[int]]) -> list[int]:
     return offsets
 
 
-def _layout(array: np.ndarray[Any, Any]) -> tuple[Any, ...]:
-    return (array.shape, array.dtype.str, array.strides)
-
-
-def _only_whole(step: _Step, buffer: int, layout: Any) -> bool:
+def _only_whole(step: _Step, buffer: int, layout: Any, buffer_of: list[int | None]) -> bool:
     """Whether every operand of ``step`` in ``buffer`` is the whole array in ``layout`` (an
     elementwise ufunc may then write its result over it)."""
     found = False
-    for t in step.tracers:
-        if t._trace.buffer_of[t._number] == buffer:
-            if not (isinstance(t._concrete, np.ndarray) and _layout(t._concrete) == layout):
+    for v in step.values:
+        if buffer_of[v.number] == buffer:
+            if not (v.is_array and v.layout == layout):
                 return False
             found = True
     return found
