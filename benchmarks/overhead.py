@@ -9,6 +9,7 @@ of NumPy calls costs. The replay mirrors the engine by hand, so a test checks th
 the same parameters as the tinygrad_np contender.
 
     python benchmarks/overhead.py [--rounds 20] [--steps 100] [--threads 1]
+    taskset -c 0 python benchmarks/overhead.py --also tinygrad_np_jit,jax   # more contenders
 """
 
 from __future__ import annotations
@@ -79,25 +80,33 @@ class EngineReplay(Contender):
         return self.p
 
 
-def measure(rounds: int, steps: int, source: str = "mnist") -> dict[str, list[float]]:
-    """Microseconds per step of each contender, one value per round."""
+def measure(
+    rounds: int,
+    steps: int,
+    source: str = "mnist",
+    names: tuple[str, ...] = ("numpy", "tinygrad_np", "replay"),
+) -> dict[str, list[float]]:
+    """Microseconds per step of each contender, one value per round (``names``: contenders of
+    benchmarks/contenders, and ``replay``)."""
     data = common.prepare("float32", source)
-    steppers: dict[str, Contender] = {
-        name: get(name)(data.x_train, data.y_train, common.init_params("float32"), common.LR)
-        for name in ("numpy", "tinygrad_np")
-    }
-    steppers["replay"] = EngineReplay(
-        data.x_train, data.y_train, common.init_params("float32"), common.LR
-    )
+    steppers: dict[str, Contender] = {}
+    for name in names:
+        make = EngineReplay if name == "replay" else get(name)
+        steppers[name] = make(data.x_train, data.y_train, common.init_params("float32"), common.LR)
     rng = np.random.default_rng(common.SHUFFLE_SEED)
-    names = list(steppers)
+    for stepper in steppers.values():  # untimed: JAX compiles, tg.jit traces
+        for idx in common.batch_slices(rng.permutation(len(data.y_train)), 128)[:2]:
+            stepper.step(idx)
+        stepper.sync()
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         batches = common.batch_slices(rng.permutation(len(data.y_train)), 128)[:steps]
-        for name in names[r % 3 :] + names[: r % 3]:
+        turn = r % len(names)
+        for name in names[turn:] + names[:turn]:
             start = time.perf_counter()
             for idx in batches:
                 steppers[name].step(idx)
+            steppers[name].sync()
             times[name].append((time.perf_counter() - start) / len(batches) * 1e6)
     return times
 
@@ -108,12 +117,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="batches per round")
     parser.add_argument("--threads", default="1", help="OPENBLAS_NUM_THREADS for the rerun")
     parser.add_argument("--data", choices=("mnist", "synthetic"), default="mnist")
+    parser.add_argument(
+        "--also",
+        default="",
+        help="more contenders timed in the same rounds, e.g. tinygrad_np_jit,jax (pin the "
+        "process to one core, taskset -c 0, for JAX to use one)",
+    )
     args = parser.parse_args()
     if os.environ.get("OPENBLAS_NUM_THREADS") != args.threads:
         # BLAS reads its thread count once, at import: run again with it set
         env = {**os.environ, "OPENBLAS_NUM_THREADS": args.threads, "OMP_NUM_THREADS": args.threads}
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
-    times = {k: np.array(v) for k, v in measure(args.rounds, args.steps, args.data).items()}
+    names = ("numpy", "tinygrad_np", "replay", *filter(None, args.also.split(",")))
+    times = {k: np.array(v) for k, v in measure(args.rounds, args.steps, args.data, names).items()}
     hand, replay, tg = times["numpy"], times["replay"], times["tinygrad_np"]
     print(f"us per step, median over {args.rounds} rounds of {args.steps} batches of 128 (float32,")
     print(f"{args.threads} BLAS thread(s)); the differences are medians of per-round differences:")
@@ -125,6 +141,13 @@ def main() -> None:
     for label, values, difference in rows:
         print(f"  {label:18s}  {np.median(values):7.1f}   {difference}".rstrip())
     print(f"  tinygrad_np / hand  {np.median(tg / hand):7.3f}")
+    for name in names[3:]:
+        ratios = times[name] / hand  # per round: the same batches, moments apart
+        low, high = np.percentile(ratios, [25, 75])
+        print(
+            f"  {name:18s}  {np.median(times[name]):7.1f}   / hand {np.median(ratios):.3f} "
+            f"(quartiles {low:.3f}-{high:.3f})"
+        )
 
 
 if __name__ == "__main__":

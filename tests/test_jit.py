@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_properties_compositions import programs_and_inputs
 
 import tinygrad_np as tg
-from tinygrad_np.jit import ConcretizationTypeError, pure_callback
+from tinygrad_np.jit import ConcretizationTypeError
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -393,7 +393,7 @@ def test_pure_callback_runs_python_on_every_calls_values():
         return 0.5 ** int(count), count + 1  # a Python float, and an array
 
     def f(x, count):
-        rate, count = pure_callback(halvings, count)
+        rate, count = tg.pure_callback(halvings, count)
         return x * rate * 2.0, count  # rate stays a weak Python float: float32 stays float32
 
     jitted = tg.jit(f)

@@ -8,8 +8,9 @@ written with NumPy differentiates unchanged (see ``tinygrad_np.numpy_dispatch``)
 At the top level (``import tinygrad_np as tg``):
 
 * transforms: ``grad``, ``value_and_grad``, ``vjp``, ``hvp``, ``jvp``, ``linearize``,
-  ``jacfwd``, ``jacrev`` (``jacobian``), ``hessian``, ``trace`` (the tape, printable and
-  drawable with ``.to_dot()``), ``custom_vjp``, ``stop_gradient``, ``debug_checks``;
+  ``jacfwd``, ``jacrev`` (``jacobian``), ``hessian``, ``jit`` (trace once, replay; with
+  ``pure_callback``), ``trace`` (the tape, printable and drawable with ``.to_dot()``),
+  ``custom_vjp``, ``stop_gradient``, ``debug_checks``;
 * the ops, as functions (``tg.exp``, ``tg.sum(x, axis=1)``, ``tg.matmul``, ...), NumPy
   functions on Tensors and Tensor operators and methods;
 * ``Tensor``, ``Tape`` and the pytree functions ``tree_map``, ``tree_flatten``, ...
@@ -60,7 +61,7 @@ from tinygrad_np.differences import *  # noqa: F403
 from tinygrad_np.elementwise import *  # noqa: F403
 from tinygrad_np.extend import custom_vjp
 from tinygrad_np.jacobians import hessian, jacfwd, jacobian, jacrev
-from tinygrad_np.jit import jit
+from tinygrad_np.jit import jit, pure_callback
 from tinygrad_np.linalg import *  # noqa: F403
 from tinygrad_np.nograd import *  # noqa: F403
 from tinygrad_np.rearranging import *  # noqa: F403
@@ -90,6 +91,7 @@ __all__ = [
     "linearize",
     "nn",
     "optim",
+    "pure_callback",
     "random",
     "stop_gradient",
     "testing",

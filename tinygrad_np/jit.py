@@ -325,7 +325,7 @@ def _concretization_error(what: str, tracer: Tracer) -> ConcretizationTypeError:
         "used in Python control flow or converted to a Python or NumPy value, which would bake "
         "the first call's value into the trace. Compute with arrays instead (np.where(x > 0, "
         "a, b) for a branch), branch on shapes or static arguments (static_argnums), or run "
-        "the Python code through tg.jit's pure_callback"
+        "the Python code through tg.pure_callback"
     )
 
 
