@@ -477,3 +477,19 @@ def test_vjp_jvp_and_hessian_vector_products_replay_bitwise():
         args = [rng.standard_normal(s) for s in [(3, 4), (4, 2), (3, 2), (3, 4), (4, 2)]]
         assert_bitwise_equal(jitted(*args), pulled_and_pushed(*args))
     assert jitted.traces == 1
+
+
+def test_numpy_functions_writing_out_into_a_traced_array_are_recorded():
+    def sums_into(x, total):
+        np.sum(x, axis=0, out=total)
+        np.cumsum(x[0], out=total)  # overwritten: the program keeps the order
+        return total
+
+    jitted = tg.jit(sums_into)
+    for value in (1.0, 2.0):
+        x, total = np.full((2, 3), value), np.zeros(3)
+        expected = sums_into(x, np.zeros(3))
+        assert_bitwise_equal(jitted(x, total), expected)
+        assert_bitwise_equal(total, expected)
+    with pytest.raises(TypeError, match="not traced"):
+        tg.jit(lambda x: np.sum(x, axis=0, out=np.zeros(3)))(np.ones((2, 3)))

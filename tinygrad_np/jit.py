@@ -461,7 +461,8 @@ class Tracer:
         if module.startswith("numpy.linalg"):
             name = f"np.linalg.{func.__name__}"
         out = kwargs.get("out")
-        if out is not None and not all(isinstance(o, Tracer) for o in np.atleast_1d(out)):
+        outs = out if isinstance(out, tuple) else (out,)
+        if out is not None and not all(isinstance(o, Tracer) for o in outs):
             raise TypeError(
                 f"jit: {name}(..., out=an array that is not traced) would write a traced value "
                 "into it, and the next call would not; use the returned value"
