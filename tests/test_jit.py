@@ -493,3 +493,16 @@ def test_numpy_functions_writing_out_into_a_traced_array_are_recorded():
         assert_bitwise_equal(total, expected)
     with pytest.raises(TypeError, match="not traced"):
         tg.jit(lambda x: np.sum(x, axis=0, out=np.zeros(3)))(np.ones((2, 3)))
+
+
+def test_a_jitted_function_called_inside_another_trace_becomes_part_of_its_program():
+    inner = tg.jit(lambda x: tg.grad(lambda x: tg.sum(tg.tanh(x) ** 2))(x))
+
+    def outer(x):
+        return inner(x) * 2 + inner(x + 1)
+
+    jitted = tg.jit(outer)
+    for value in (0.5, -1.5):
+        x = np.full((2, 2), value)
+        assert_bitwise_equal(jitted(x), outer(x))
+    assert jitted.traces == 1 and inner.traces == 1  # (traced by the eager calls of outer)

@@ -46,6 +46,7 @@ Programs are cached per signature in a least-recently-used cache of ``cache_size
 part of the signature by value (NumPy treats them as weak scalars, which no traced array can
 imitate): pass a 0-d array to trace one. Arrays that ``f`` reads but does not take as
 arguments are constants of the program, copied (layout and all) when a step first reads them.
+A jitted function called while another one is traced runs as part of that trace (inlined).
 """
 
 from __future__ import annotations
@@ -776,6 +777,8 @@ class Jitted:
         arrays: list[Any] = []
         if not _signature(tree, key, arrays):
             leaves, treedef = tree_flatten(tree)
+            if any(isinstance(leaf, Tracer) for leaf in leaves):
+                return None, [], tree  # called while an outer function is traced
             for i, leaf in enumerate(leaves):
                 if not (type(leaf) is np.ndarray or isinstance(leaf, np.generic)):
                     if _static_key(leaf) is None:
@@ -786,7 +789,7 @@ class Jitted:
         if isinstance(leaf, np.ndarray):
             problem = f"an ndarray subclass ({type(leaf).__name__})"
         elif isinstance(leaf, Tracer):
-            problem = "a Tracer (jit inside jit: call the inner function directly)"
+            problem = "a Tracer"
         elif hasattr(leaf, "__array_ufunc__") or hasattr(leaf, "__array_function__"):
             problem = f"a {type(leaf).__name__} (pass its data as an ndarray)"
         else:
@@ -801,6 +804,8 @@ class Jitted:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key, arrays, tree = self._split(args, kwargs)
+        if key is None:  # inside another jitted function's trace: part of its program
+            return self.f(*args, **kwargs)
         entry = self._cache.get(key)
         if entry is None:
             return self._trace(key, args, tree)
@@ -817,6 +822,8 @@ class Jitted:
         """The Python source of the program for this call's signature (traced first, by
         calling ``f`` on the arguments, if it has not been)."""
         key, _, tree = self._split(args, kwargs)
+        if key is None:
+            raise TypeError("jit: source() of traced arguments: call it outside the trace")
         if key not in self._cache:
             self._trace(key, args, tree)
         return self._cache[key][3]
