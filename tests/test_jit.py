@@ -15,7 +15,7 @@ from test_properties_compositions import programs_and_inputs
 import tinygrad_np as tg
 from tinygrad_np.jit import ConcretizationTypeError
 
-# --- helpers -------------------------------------------------------------------------------------
+# --- shared by the tests -------------------------------------------------------------------------
 
 
 def assert_bitwise_equal(a, b):
