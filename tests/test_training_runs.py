@@ -42,7 +42,9 @@ def test_ctrl_c_after_the_first_epoch_prints_how_to_resume_and_resuming_finishes
 ) -> None:
     elsewhere = tmp_path / "elsewhere"  # not the repository: paths must not depend on it
     elsewhere.mkdir()
-    argv = [TRAIN, "--limit", "600", "--epochs", "40", "--no-plots", "--out", tmp_path / "runs"]
+    # Epochs long enough (0.1 s each, jitted) that the run cannot finish its 40 before the
+    # signal arrives: with 600 digits (0.01 s each) it once did, on a loaded machine.
+    argv = [TRAIN, "--limit", "6000", "--epochs", "40", "--no-plots", "--out", tmp_path / "runs"]
     process = subprocess.Popen(
         [sys.executable, *map(str, argv)],
         cwd=elsewhere,
