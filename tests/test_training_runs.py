@@ -37,6 +37,14 @@ def assert_no_traceback(process: subprocess.CompletedProcess[str] | str) -> None
     assert "Traceback" not in text, text
 
 
+def deliver_sigint() -> None:
+    """In the child before it starts: SIGINT handled by default and not blocked, as a user's
+    shell starts a command, whatever the test runner's worker process passed down (the
+    test failed under pytest-xdist in CI: the run never saw the signal)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_after_the_first_epoch_prints_how_to_resume_and_resuming_finishes(
     tmp_path: Path,
 ) -> None:
@@ -52,6 +60,7 @@ def test_ctrl_c_after_the_first_epoch_prints_how_to_resume_and_resuming_finishes
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=deliver_sigint,
     )
     assert process.stdout is not None
     printed = []
