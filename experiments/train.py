@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 128,
     "lr": 3e-3,
     "lr_decay": 0.85,
+    "lr_schedule": "exponential",
+    "cosine_epochs": None,
     "max_shift": 1,
     "max_rotation": 0,
     "max_scale": 0,
@@ -78,8 +80,8 @@ DATASETS = {"mnist": mnist, "fashion-mnist": fashion_mnist}
 OPTIONS = ("epochs", "batch_size", "lr", "seed", "limit", "dataset")
 # These define the optimisation; a resumed run must keep them (only --epochs may change).
 RECIPE_KEYS = (
-    "model", "batch_size", "lr", "lr_decay", "max_shift", "max_rotation", "max_scale", "seed",
-    "limit", "dataset",
+    "model", "batch_size", "lr", "lr_decay", "lr_schedule", "cosine_epochs", "max_shift",
+    "max_rotation", "max_scale", "seed", "limit", "dataset",
 )  # fmt: skip
 TRAINING_DIGITS = 60_000
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # argparse's status for bad arguments; 128 + SIGINT
@@ -121,7 +123,16 @@ def make_train_step(net: ModuleType, opt: optim.GradientTransformation, jit: boo
 
 
 def make_optimizer(config: dict[str, Any], steps_per_epoch: int) -> optim.GradientTransformation:
-    schedule = optim.exponential_decay(config["lr"], steps_per_epoch, config["lr_decay"])
+    """Adam whose learning rate decays by ``lr_decay`` per epoch (``lr_schedule``
+    "exponential", the default and the only one of runs that predate the key), or along half
+    a cosine to 0 at the end of epoch ``cosine_epochs`` ("cosine"; 0 after it). The cosine's
+    length is part of the recipe, not ``--epochs``, so that a run resumed with more epochs
+    continues the schedule it started with."""
+    if config.get("lr_schedule", "exponential") == "cosine":
+        total_steps = steps_per_epoch * config["cosine_epochs"]
+        schedule = optim.cosine_decay_schedule(config["lr"], total_steps)
+    else:
+        schedule = optim.exponential_decay(config["lr"], steps_per_epoch, config["lr_decay"])
     return optim.adam(schedule)
 
 
