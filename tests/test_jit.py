@@ -120,6 +120,67 @@ def test_full_batch_float64_step_is_bitwise_equal():
         assert_bitwise_equal((eager, eager_loss), (traced, traced_loss))
 
 
+def small_cnn_loss(params, x, labels, key):
+    """Every sliding-window layer: padded and strided convolutions, both poolings (one with
+    overlapping windows and an odd size), a transposed convolution, dropout."""
+    h = tg.nn.conv2d(x, params["c1"], params["b1"], stride=1, padding=1)  # (n, 4, 9, 9)
+    h = tg.relu(tg.nn.max_pool2d(h, 3, stride=2))  # overlapping windows: (n, 4, 4, 4)
+    h = tg.nn.conv_transpose2d(h, params["t"], stride=2)  # (n, 3, 9, 9)
+    h = tg.nn.conv2d(h, params["c2"], stride=(2, 1), padding=(0, 1))  # (n, 5, 4, 9)
+    h = tg.nn.avg_pool2d(tg.relu(h), 2)  # (n, 5, 2, 4)
+    h = tg.nn.max_pool2d(h, (2, 2))  # windows that tile: (n, 5, 1, 2)
+    h = tg.nn.dropout(h.reshape(len(h), -1), 0.25, key)
+    return tg.nn.cross_entropy(tg.nn.linear(h, params["w"], params["bw"]), labels)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cnn_training_step_jitted_equals_eager_bitwise(dtype):
+    rng = np.random.default_rng(5)
+    shapes = {"c1": (4, 2, 3, 3), "b1": (4,), "t": (4, 3, 3, 3), "c2": (5, 3, 3, 3),
+              "w": (10, 10), "bw": (10,)}  # fmt: skip
+    params = {k: (0.5 * rng.standard_normal(s)).astype(dtype) for k, s in shapes.items()}
+    opt = tg.optim.adam(1e-2)
+    loss_and_grads = tg.value_and_grad(small_cnn_loss)
+
+    def step(params, state, x, labels, key):
+        loss, grads = loss_and_grads(params, x, labels, key)
+        updates, state = opt.update(grads, state, params)
+        return tg.optim.apply_updates(params, updates), state, loss
+
+    jitted = tg.jit(step)
+    eager = (params, opt.init(params))
+    traced = (copy_tree(params), opt.init(params))
+    for i in range(6):
+        x = rng.standard_normal((6, 2, 9, 9)).astype(dtype)
+        if i % 2:  # ties for the max poolings' choice, recomputed at every call
+            x = np.round(x)
+        labels, key = rng.integers(0, 10, 6), tg.random.key(i)
+        *eager, eager_loss = step(*eager, x, labels, key)
+        *traced, traced_loss = jitted(*traced, x, labels, key)
+        assert_bitwise_equal((eager, eager_loss), (traced, traced_loss))
+    assert jitted.traces == 1
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf * 0, then zeroed
+def test_max_pooling_with_nan_inputs_and_infinite_cotangents_replays_bitwise():
+    def pulled(x, g):
+        out, pull = tg.vjp(lambda x: tg.nn.max_pool2d(x, 2), x)
+        return out, pull(g)
+
+    jitted = tg.jit(pulled)
+    rng = np.random.default_rng(6)
+    for i in range(4):  # finite calls and calls with nan inputs and inf cotangents, mixed
+        x, g = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 3, 2, 2))
+        if i % 2:
+            x[0, 1, :2, :2] = [[1.0, np.nan], [np.nan, 0.0]]
+            g[1, 2, 1, 0] = -np.inf
+        out, grad = jitted(x, g)
+        assert_bitwise_equal((out, grad), pulled(x, g))
+        # the nan window's maximum is nan; the inf reaches its window's chosen element only
+        assert np.isnan(out).sum() == np.isinf(grad).sum() == i % 2
+        assert not np.isnan(grad).any()
+
+
 # --- random programs -----------------------------------------------------------------------------
 
 

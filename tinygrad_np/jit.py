@@ -412,6 +412,17 @@ class Tracer:
         """The number of elements (static)."""
         return int(np.size(self._concrete))
 
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """The memory layout (static: fixed by the layouts of the arguments, which are part
+        of the signature, and by the calls that made this array)."""
+        return np.asarray(self._concrete).strides
+
+    @property
+    def itemsize(self) -> int:
+        """The size of one element in bytes (static)."""
+        return self.dtype.itemsize
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d traced array")
