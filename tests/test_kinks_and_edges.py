@@ -78,6 +78,14 @@ def test_arctan2_gradient_is_nan_at_the_origin_where_it_jumps():
     np.testing.assert_allclose([gx1[1], gx2[1]], [0.5, -0.5], rtol=1e-15)
 
 
+def test_arctan2_gradient_is_finite_and_right_where_the_squares_underflow_or_overflow():
+    # d/dx1 arctan2(x1, x2) = x2 / (x1**2 + x2**2), here 4/25 / scale; at (3, 4) * 1e-200 the
+    # squares underflow to 0 and at (3, 4) * 1e200 they overflow, but the gradient is a float
+    for scale in (1e-200, 1e200, 1.0):
+        gx1, gx2 = grad_of_sum(np.arctan2, np.array(3 * scale), np.array(4 * scale), argnums=(0, 1))
+        np.testing.assert_allclose([gx1, gx2], [0.16 / scale, -0.12 / scale], rtol=1e-15)
+
+
 # --- sinc, smooth through 0 -------------------------------------------------------------
 
 

@@ -288,8 +288,14 @@ arctanh = Primitive(
 
 def _arctan2_vjps(ans: Any, x1: Any, x2: Any) -> tuple[Any, Any]:
     to_x1, to_x2 = broadcast_vjp(x1, shape_of(ans)), broadcast_vjp(x2, shape_of(ans))
-    radius2 = x1 * x1 + x2 * x2  # 0 at the origin, where arctan2 jumps: 0/0 is NaN there
-    return lambda g: to_x1(g * x2 / radius2), lambda g: to_x2(-g * x1 / radius2)
+    # x2 / (x1**2 + x2**2) as (x2 / r) / r: the squares underflow to 0 below ~1e-154 (an
+    # infinite gradient) and overflow above ~1e154 (a zero one) while the derivative, about
+    # 1 / r, is a float there. r is 0 at the origin, where arctan2 jumps: 0/0 is NaN there.
+    radius = hypot(x1, x2)
+    return (
+        lambda g: to_x1(g * (x2 / radius) / radius),
+        lambda g: to_x2(-g * (x1 / radius) / radius),
+    )
 
 
 def _hypot_vjps(ans: Any, x: Any, y: Any) -> tuple[Any, Any]:
