@@ -49,6 +49,12 @@ def mlp_loss(params, x, labels):
     return tg.nn.cross_entropy(tg.nn.linear(hidden, params["W2"], params["b2"]), labels)
 
 
+def sgd_step(params, x, labels):
+    """The MLP's loss and new parameters after one SGD step of 0.1 (new arrays)."""
+    loss, grads = tg.value_and_grad(mlp_loss)(params, x, labels)
+    return {k: params[k] - 0.1 * grads[k] for k in params}, loss
+
+
 def batches(rng, count, n=128, dtype=np.float32):
     return [(rng.random((n, 784), dtype=np.float64).astype(dtype), rng.integers(0, 10, n))
             for _ in range(count)]  # fmt: skip
@@ -106,16 +112,10 @@ def test_in_place_sgd_inside_the_jitted_step_updates_the_callers_arrays_as_eager
 
 def test_full_batch_float64_step_is_bitwise_equal():
     rng = np.random.default_rng(2)
-    loss_and_grads = tg.value_and_grad(mlp_loss)
-
-    def step(params, x, labels):
-        loss, grads = loss_and_grads(params, x, labels)
-        return {k: params[k] - 0.1 * grads[k] for k in params}, loss
-
-    jitted = tg.jit(step)
+    jitted = tg.jit(sgd_step)
     eager = traced = mlp_params(rng, np.float64)
     for x, labels in batches(rng, 3, n=1000, dtype=np.float64):
-        eager, eager_loss = step(eager, x, labels)
+        eager, eager_loss = sgd_step(eager, x, labels)
         traced, traced_loss = jitted(traced, x, labels)
         assert_bitwise_equal((eager, eager_loss), (traced, traced_loss))
 
@@ -273,19 +273,13 @@ def test_results_are_bitwise_those_of_the_tracing_call_and_of_eager_with_python_
 
 
 def test_donated_arguments_may_be_overwritten_and_others_never_are():
-    loss_and_grads = tg.value_and_grad(mlp_loss)
-
-    def step(params, x, labels):
-        loss, grads = loss_and_grads(params, x, labels)
-        return {k: params[k] - 0.1 * grads[k] for k in params}, loss
-
     rng = np.random.default_rng(3)
     params = mlp_params(rng)
     eager = copy_tree(params)
-    jitted = tg.jit(step, donate_argnums=0)
+    jitted = tg.jit(sgd_step, donate_argnums=0)
     for x, labels in batches(rng, 5):
         x_before = x.copy()
-        eager, eager_loss = step(eager, x, labels)
+        eager, eager_loss = sgd_step(eager, x, labels)
         params, loss = jitted(params, x, labels)
         assert_bitwise_equal((eager, eager_loss), (params, loss))
         assert np.array_equal(x, x_before)
@@ -505,20 +499,14 @@ def test_writing_into_a_planned_array_gives_the_same_bits(dtype, a_shape, b_shap
 
 
 def test_the_planner_reuses_arrays_and_writes_donated_arguments_in_place():
-    loss_and_grads = tg.value_and_grad(mlp_loss)
-
-    def step(params, x, labels):
-        loss, grads = loss_and_grads(params, x, labels)
-        return {k: params[k] - 0.1 * grads[k] for k in params}, loss
-
     rng = np.random.default_rng(6)
     params = mlp_params(rng)
     ((x, labels),) = batches(rng, 1)
-    source = tg.jit(step, donate_argnums=0).source(copy_tree(params), x, labels)
+    source = tg.jit(sgd_step, donate_argnums=0).source(copy_tree(params), x, labels)
     assert "out=m0" in source and source.count("np.empty_like") == 0
     for k in range(4):  # every new parameter is written over the donated one
         assert f"out=v{k})" in source
-    kept = tg.jit(step).source(copy_tree(params), x, labels)
+    kept = tg.jit(sgd_step).source(copy_tree(params), x, labels)
     assert all(f"out=v{k})" not in kept for k in range(4))
 
 
