@@ -35,6 +35,10 @@ PARAM_SHAPES = {
 }
 DROPOUT = 0.5
 TRAINING_KEYS = True  # train.py passes a random key per batch (for dropout)
+# train.py traces the training step with tg.jit: bitwise the eager step, and an epoch of 15000
+# digits took 12.2-14.0 s instead of 16.4-16.8 s (5 times fewer page faults: the replay reuses
+# its arrays where eager steps allocate fresh ones).
+JIT = True
 # Adam from 2e-3 decaying to 0 along half a cosine over the 12 epochs; each training digit
 # moved by up to 2 pixels, rotated by up to 10 degrees and scaled by up to 10%. Chosen on a
 # validation split (trained on the first 50000 training digits, judged on the last 10000),
