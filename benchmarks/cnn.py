@@ -14,6 +14,8 @@ retaken (see benchmarks/README.md: the harness of ``run.py``, reused). The conte
 
 * ``tinygrad_np``: ``tg.value_and_grad`` of the cross-entropy of ``experiments.cnn.forward``
   with a dropout key per step, then SGD on the NumPy arrays in place;
+* ``tinygrad_np_jit``: the same step (gradient and in-place SGD) under ``tg.jit``, traced
+  at the first batch and replayed, its parameters bitwise those of ``tinygrad_np``;
 * ``torch``: the same network in PyTorch eager (``F.conv2d``, ``F.max_pool2d``,
   ``F.dropout``, ``torch.addmm``), ``loss.backward()``, SGD under ``no_grad``.
 
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -47,7 +50,13 @@ from benchmarks import run as harness
 from benchmarks.contenders import sgd_
 
 SCHEMA = "tinygrad_np-benchmarks-cnn/1"
-CONTENDERS = ("tinygrad_np", "torch")
+CONTENDERS = ("tinygrad_np", "tinygrad_np_jit", "torch")
+# The ratio columns of the table: name -> (numerator, denominator).
+RATIOS = {
+    "tinygrad_np / torch": ("tinygrad_np", "torch"),
+    "jit / torch": ("tinygrad_np_jit", "torch"),
+    "jit / eager": ("tinygrad_np_jit", "tinygrad_np"),
+}
 BATCH = 128
 LR = 0.05
 # (name, input shape, weight shape): the network's two convolutions at batch 128.
@@ -109,6 +118,30 @@ class TinygradNp:
 
     def describe(self) -> dict[str, str]:
         return {"tinygrad_np": self.tg.__version__}
+
+
+class TinygradNpJit(TinygradNp):
+    """The same step, value_and_grad and the in-place SGD update, under ``tg.jit``: traced at
+    the first batch, then replayed (bitwise the eager contender's parameters)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray]) -> None:
+        super().__init__(x, y, params)
+        value_and_grad = self.value_and_grad
+
+        def train_step(params: Any, x: Any, y: Any, key: Any) -> Any:
+            loss, grads = value_and_grad(params, x, y, key)
+            for k, p in params.items():  # sgd_'s two in-place passes, recorded
+                g = grads[k]
+                g *= LR
+                p -= g
+            return loss
+
+        self.train_step = self.tg.jit(train_step)
+
+    def step(self, idx: np.ndarray) -> None:
+        key = self.tg.random.fold_in(self.base_key, self.steps)
+        self.steps += 1
+        self.loss = float(self.train_step(self.p, self.x[idx], self.y[idx], key))
 
 
 class TorchEager:
@@ -173,7 +206,7 @@ class TorchEager:
 
 
 def make(name: str, x: np.ndarray, y: np.ndarray) -> Any:
-    cls = {"tinygrad_np": TinygradNp, "torch": TorchEager}[name]
+    cls = {"tinygrad_np": TinygradNp, "tinygrad_np_jit": TinygradNpJit, "torch": TorchEager}[name]
     return cls(x, y, initial_params())
 
 
@@ -259,9 +292,17 @@ class Worker:
 
     def memory(self) -> dict[str, Any]:
         """Peak extra memory of one training step (after three), VmHWM - VmRSS; for the
-        NumPy contender also tracemalloc's peak (NumPy reports its buffers to it)."""
+        NumPy contenders also tracemalloc's peak (NumPy reports its buffers to it) and what
+        the first three steps left held (tg.jit's program keeps its arrays between steps)."""
         batches = self.batches()
+        if self.contender.numpy_based:
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
         self.run(batches[:3])
+        held = None
+        if self.contender.numpy_based:
+            held = (tracemalloc.get_traced_memory()[0] - before) / 2**20
+            tracemalloc.stop()
         rss = measure.read_status_kib("VmRSS")
         can_reset = measure.reset_peak_rss()
         self.contender.step(batches[0])
@@ -270,6 +311,7 @@ class Worker:
         if self.contender.numpy_based:
             step = self.contender.step
             out["tracemalloc_extra_mib"] = measure.tracemalloc_extra_mib(lambda: step(batches[0]))
+            out["tracemalloc_held_mib"] = held
         return out
 
 
@@ -455,8 +497,8 @@ def table(results: dict[str, dict[str, Any]], steps: int) -> str:
     unit = "s/epoch" if not steps else f"s/epoch, from samples of {steps} steps"
     lines = [
         f"### CNN, batch {BATCH}, float32 (epoch: {unit}; layers: per call)\n",
-        "| measurement | " + " | ".join(results) + " | tinygrad_np / torch |",
-        "|---|" + "---|" * (len(results) + 1),
+        "| measurement | " + " | ".join(results) + " | " + " | ".join(RATIOS) + " |",
+        "|---|" + "---|" * (len(results) + len(RATIOS)),
     ]
     for what, _ in measurements():
         cells, medians = [], {}
@@ -472,26 +514,26 @@ def table(results: dict[str, dict[str, Any]], steps: int) -> str:
                 f"{_fmt(t['median'])} ({_fmt(t['min'])}-{_fmt(t['max'])}), "
                 f"{used}/{m['n_samples']} clean"
             )
-        ratio = (
-            f"{medians['tinygrad_np'] / medians['torch']:.2f}x"
-            if {"tinygrad_np", "torch"} <= set(medians)
-            else "-"
-        )
-        lines.append(f"| {what} | " + " | ".join(cells) + f" | {ratio} |")
+        for a, b in RATIOS.values():
+            cells.append(f"{medians[a] / medians[b]:.2f}x" if {a, b} <= set(medians) else "-")
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
     memory = []
     for r in results.values():
         mem = r.get("memory", {})
         extra = mem.get("extra_mib")
         text = "n/a" if extra is None else f"{extra:.0f}"
         if mem.get("tracemalloc_extra_mib") is not None:
-            text += f" ({mem['tracemalloc_extra_mib']:.0f})"
+            text += f" ({mem['tracemalloc_extra_mib']:.0f}"
+            held = mem.get("tracemalloc_held_mib")
+            text += ")" if held is None or held < 1 else f", {held:.0f} held between steps)"
         memory.append(text)
-    lines.append("| peak extra MiB of a step (tracemalloc) | " + " | ".join(memory) + " | |")
+    gaps = " |" * len(RATIOS)
+    lines.append("| peak extra MiB of a step (tracemalloc) | " + " | ".join(memory) + f" |{gaps}")
     accuracy = [
         f"{100 * r['warmup']['accuracy']:.2f}%" if r.get("warmup") else "-"
         for r in results.values()
     ]
-    lines.append("| test accuracy after the warm-up epoch | " + " | ".join(accuracy) + " | |")
+    lines.append("| test accuracy after the warm-up epoch | " + " | ".join(accuracy) + f" |{gaps}")
     return "\n".join(lines) + "\n"
 
 

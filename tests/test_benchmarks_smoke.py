@@ -152,7 +152,7 @@ def test_cnn_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         str(ROOT / "benchmarks" / "cnn.py"),
-        "--contenders=tinygrad_np",
+        "--contenders=tinygrad_np,tinygrad_np_jit",
         "--data=synthetic",
         "--n-train=256",
         "--n-test=128",
@@ -165,19 +165,40 @@ def test_cnn_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| epoch |" in proc.stdout and "| conv2 backward |" in proc.stdout
+    assert "| jit / eager |" in proc.stdout
     res = json.loads((tmp_path / "latest-cnn.json").read_text())
-    r = res["results"]["tinygrad_np"]
-    assert r["status"] == "ok", r.get("reason")
-    assert set(r["measurements"]) == {
-        "epoch",
-        "conv1 forward",
-        "conv1 backward",
-        "conv2 forward",
-        "conv2 backward",
-    }
-    assert all(m["time"]["median"] > 0 for m in r["measurements"].values())
-    assert r["memory"]["extra_mib"] is None or r["memory"]["extra_mib"] >= 0
-    assert 0 <= r["warmup"]["accuracy"] <= 1
+    for name in ("tinygrad_np", "tinygrad_np_jit"):
+        r = res["results"][name]
+        assert r["status"] == "ok", r.get("reason")
+        assert set(r["measurements"]) == {
+            "epoch",
+            "conv1 forward",
+            "conv1 backward",
+            "conv2 forward",
+            "conv2 backward",
+        }
+        assert all(m["time"]["median"] > 0 for m in r["measurements"].values())
+        assert r["memory"]["extra_mib"] is None or r["memory"]["extra_mib"] >= 0
+        assert r["memory"]["tracemalloc_held_mib"] >= 0
+        assert 0 <= r["warmup"]["accuracy"] <= 1
+    # the jitted step keeps its planned arrays between steps; the eager one allocates anew
+    memory = {name: res["results"][name]["memory"] for name in ("tinygrad_np", "tinygrad_np_jit")}
+    assert memory["tinygrad_np_jit"]["tracemalloc_held_mib"] > 1
+    assert memory["tinygrad_np"]["tracemalloc_held_mib"] < 1
+
+
+def test_the_cnn_jit_contender_trains_the_eager_contenders_parameters_bit_for_bit() -> None:
+    from benchmarks import cnn
+
+    data = common.prepare("float32", "synthetic", n_train=256, n_test=64)
+    x, y = data.x_train.reshape(-1, 1, 28, 28), data.y_train
+    eager, jitted = (cnn.make(name, x, y) for name in ("tinygrad_np", "tinygrad_np_jit"))
+    for batch in np.arange(256).reshape(4, 64)[[0, 2, 1, 3]]:
+        eager.step(batch)
+        jitted.step(batch)
+        assert eager.loss == jitted.loss
+    for k, p in eager.params().items():
+        np.testing.assert_array_equal(p, jitted.params()[k])
 
 
 def test_the_cnn_contenders_compute_the_same_network() -> None:
