@@ -134,7 +134,10 @@ def small_cnn_loss(params, x, labels, key):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cnn_training_step_jitted_equals_eager_bitwise(dtype):
+@pytest.mark.parametrize("budget", [None, 1], ids=["one chunk", "one image per chunk"])
+def test_cnn_training_step_jitted_equals_eager_bitwise(dtype, budget, monkeypatch):
+    if budget is not None:  # the convolutions' chunked path (unfolded matrices over budget)
+        monkeypatch.setattr(tg.conv, "UNFOLD_BUDGET_BYTES", budget)
     rng = np.random.default_rng(5)
     shapes = {"c1": (4, 2, 3, 3), "b1": (4,), "t": (4, 3, 3, 3), "c2": (5, 3, 3, 3),
               "w": (10, 10), "bw": (10,)}  # fmt: skip
