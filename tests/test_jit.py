@@ -501,6 +501,30 @@ def test_writing_into_a_planned_array_gives_the_same_bits(dtype, a_shape, b_shap
     assert np.array_equal(product, expected)
 
 
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda b: np.lib.stride_tricks.sliding_window_view(b, 3)[:, 0],
+        lambda b: np.broadcast_to(b[:8], (2, 8))[1],
+        lambda b: b.reshape(2, 5).T.reshape(10)[:8],
+    ],
+    ids=["sliding_window_view", "broadcast_to", "reshape-transpose"],
+)
+def test_a_view_keeps_its_array_alive_until_its_last_read(view):
+    # b's last direct use is where the view is made; c, made after, must not get b's memory
+    # while the view still reads it (sliding_window_view's reaches b through a DummyArray)
+    def f(a):
+        b = a * 2.0
+        w = view(b)
+        c = a + 1.0
+        return w * c[:-2]
+
+    jitted = tg.jit(f)
+    a = np.arange(10.0)
+    for _ in range(2):  # the trace, then the replay
+        assert_bitwise_equal(jitted(a), f(a))
+
+
 def test_the_planner_reuses_arrays_and_writes_donated_arguments_in_place():
     rng = np.random.default_rng(6)
     params = mlp_params(rng)

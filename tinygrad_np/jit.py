@@ -158,8 +158,11 @@ class _Trace:
         tracer._value = _Value(number, concrete)
         buffer = None
         if isinstance(concrete, np.ndarray):
+            # The object that owns the memory: follow .base through views, and through the
+            # DummyArray that as_strided (so sliding_window_view) puts between a view and its
+            # array, so that such a view keeps that array alive in the plan.
             owner: Any = concrete
-            while isinstance(owner, np.ndarray) and owner.base is not None:
+            while getattr(owner, "base", None) is not None:
                 owner = owner.base
             buffer = self.owners.get(id(owner))
             if buffer is None:
