@@ -25,8 +25,13 @@ random key) runs through :func:`pure_callback`, which records the whole Python f
 step. Random numbers come from explicit key arguments (``tg.random``); a trace that draws
 from NumPy's global random state is refused.
 
-Replay never changes which NumPy calls run or their order, so its results equal eager
-execution bit for bit. What it changes is where results go. The planner walks the program
+Replay makes the NumPy calls of eager execution on the same values, so its results equal
+eager execution bit for bit. What it changes is when independent calls run and where results
+go. A scheduler first reorders the steps as far as their data allow (a step follows the steps
+that made what it reads and the writes of any memory it reads or writes, and a write follows
+the earlier reads of that memory; callbacks and writes into the arguments keep their order):
+a step that lets a MiB or more die runs as soon as it can and one that allocates a MiB or more
+as late as it can, so that large arrays die sooner. Then the planner walks the program
 once and computes each array's life, from the step that makes it to the last step that reads
 or writes it (a view keeps its base alive). Each fresh array result of a ufunc, a ufunc's
 reduce, ``np.matmul``, a reducing method, ``.copy()`` or ``np.empty_like`` gets a place in one
@@ -894,6 +899,7 @@ class Jitted:
                 )
         values = [(kind, v._value if kind == "traced" else v) for kind, v in outputs]
         compiler = _Compiler(trace, [t._value for t in inputs], values, donated)
+        _schedule(compiler)
         _plan(compiler)
         program, source = _compile(compiler)
         self._cache[key] = (program, out_def, statics, source)
@@ -1038,6 +1044,137 @@ def _writes_fresh_result(step: _Step, buffer_of: list[int | None]) -> str | None
     if isinstance(owner, np.ufunc) and getattr(fn, "__name__", "") == "reduce":
         return "out"
     return None
+
+
+# NumPy functions that write none of their arguments (except an out= one): steps calling them
+# may trade places with other readers of the same arrays. A function not listed here is taken
+# to write every array it is given (np.copyto, np.put, ...), which keeps its place among them.
+_PURE_FUNCTIONS = frozenset(
+    getattr(np, name) for name in (
+        "broadcast_to", "clip", "concatenate", "copy", "cumsum", "dot", "einsum", "empty_like",
+        "expand_dims", "full_like", "matmul", "moveaxis", "ones_like", "ravel", "reshape",
+        "squeeze", "stack", "sum", "swapaxes", "take", "take_along_axis", "tensordot",
+        "transpose", "where", "zeros_like",
+    )
+) | {np.lib.stride_tricks.sliding_window_view}  # fmt: skip
+_WRITING_METHODS = frozenset({"fill", "sort"})  # ndarray methods that change the array itself
+_EFFECTS = -1  # a pseudo-buffer: callbacks (which may raise) and writes into the arguments
+
+
+def _buffers_of(values: list[_Value], buffer_of: list[int | None]) -> set[int]:
+    return {b for v in values if (b := buffer_of[v.number]) is not None}
+
+
+def _writes(
+    step: _Step, buffer_of: list[int | None], inputs: set[int], donated: dict[int, Any]
+) -> set[int]:
+    """The buffers ``step`` may write (``_EFFECTS`` included for a callback, or a write into
+    an argument's memory, so that those keep their order). ``donated``: buffer -> layout of
+    the donated arguments, which a result of their layout computed from them may be written
+    over (the planner decides): such a step counts as writing them."""
+    fn, out = step.fn, step.kwargs.get("out")
+    written = _buffers_of(_values_in(out), buffer_of) if out is not None else set()
+    if step.kind == "setitem" or (step.kind == "method" and fn in _WRITING_METHODS):
+        written |= _buffers_of(_values_in(step.args[0]), buffer_of)
+    elif step.kind == "call":
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, np.ufunc) and getattr(fn, "__name__", "") == "at":
+            written |= _buffers_of(_values_in(step.args[0]), buffer_of)
+        elif not (
+            isinstance(fn, np.ufunc)
+            or isinstance(owner, np.ufunc)
+            or fn in _PURE_FUNCTIONS
+            or fn in _PYTHON_OPERATORS.values()
+        ):  # a callback or an unlisted function: it may write anything it is given
+            written |= _buffers_of(step.values, buffer_of) | {_EFFECTS}
+    for v in _values_in(step.outputs):
+        for r in step.values:
+            b = buffer_of[r.number]
+            if b in donated and v.is_array and v.layout == donated[b]:
+                written.add(b)
+    if written & inputs:
+        written.add(_EFFECTS)
+    return written
+
+
+def _schedule(compiler: _Compiler) -> None:
+    """Reorder the program's steps, where their data allow it, so that large arrays die
+    sooner and the planned block is smaller; every step still reads exactly the values it
+    read when traced, so results stay bitwise those of eager execution.
+
+    A step must follow the steps that made the values it reads, the last step that wrote any
+    memory it reads or writes, and, if it writes, every step since that read that memory.
+    Among the steps whose predecessors have run, the next is the one that adds the least
+    memory (new arrays, less the arrays whose last use it is) in whole MiB, the earliest on
+    a tie: eager order, except that steps that free a MiB or more run as soon as they can and
+    steps that allocate a MiB or more as late as they can.
+    (The MLP's backward pass then computes the second layer's weight gradient before the
+    hidden layer's cotangent, and the hidden activations' memory is free for it: at full
+    batch the block is 71 MiB instead of the 129 MiB eager execution peaks at.)
+    """
+    trace = compiler.trace
+    steps, buffer_of = trace.steps, trace.buffer_of
+    inputs = _buffers_of(compiler.inputs, buffer_of)
+    donated = {
+        v.number: v.layout
+        for v in compiler.inputs
+        if v.number in compiler.donated and buffer_of[v.number] == v.number and v.is_array
+    }
+    kept = inputs | _buffers_of([v for kind, v in compiler.outputs if kind == "traced"], buffer_of)
+    producer: dict[int, int] = {}
+    last_writer: dict[int, int] = {}
+    readers: dict[int, list[int]] = collections.defaultdict(list)
+    predecessors: list[set[int]] = []
+    touches: list[set[int]] = []
+    created: list[int] = []  # bytes of the new arrays each step makes
+    size: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        before = {producer[v.number] for v in step.values if v.number in producer}
+        read = {b for v in step.values if (b := buffer_of[v.number]) is not None}
+        written = _writes(step, buffer_of, inputs, donated)
+        for b in read | written:
+            if b in last_writer:
+                before.add(last_writer[b])
+        for b in written:
+            before.update(readers.pop(b, ()))
+            last_writer[b] = i
+        for b in read - written:
+            readers[b].append(i)
+        created.append(0)
+        for v in _values_in(step.outputs):
+            producer[v.number] = i
+            b = buffer_of[v.number]
+            if b == v.number and v.is_array:  # a new array: its memory starts here
+                last_writer[b], size[b] = i, v.nbytes
+                created[i] += v.nbytes
+                read.add(b)
+        predecessors.append(before - {i})
+        touches.append((read | written) - {_EFFECTS})
+    uses = collections.Counter(b for t in touches for b in t)
+    successors: list[list[int]] = [[] for _ in steps]
+    waiting = [len(p) for p in predecessors]
+    for i, before in enumerate(predecessors):
+        for j in before:
+            successors[j].append(i)
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    order: list[int] = []
+
+    def added_mib(i: int) -> int:
+        dying = sum(size.get(b, 0) for b in touches[i] if uses[b] == 1 and b not in kept)
+        return int((created[i] - dying) / 2**20)  # (toward 0: small changes keep eager order)
+
+    while ready:
+        i = min(ready, key=lambda i: (added_mib(i), i))
+        ready.remove(i)
+        order.append(i)
+        for b in touches[i]:
+            uses[b] -= 1
+        for j in successors[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                ready.append(j)
+    assert len(order) == len(steps)
+    trace.steps = [steps[i] for i in order]
 
 
 _ALIGNMENT = 64  # bytes: each planned array starts on a cache line
