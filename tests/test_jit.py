@@ -602,6 +602,25 @@ def test_a_view_keeps_its_array_alive_until_its_last_read(view):
         assert_bitwise_equal(jitted(a), f(a))
 
 
+def test_copies_zeros_and_permuted_layouts_are_planned_and_replay_bitwise():
+    def f(x):
+        batch_last = x.transpose(1, 2, 0) * 2.0  # dense, neither C- nor F-ordered
+        total = np.zeros_like(x, shape=(4, 3))
+        total += np.copy(batch_last, order="K").sum(axis=2)
+        single = batch_last.astype(np.float32) + np.float32(1)
+        return total.sum() + single.astype(np.float64).sum()
+
+    jitted = tg.jit(f)
+    rng = np.random.default_rng(9)
+    for _ in range(3):
+        x = rng.standard_normal((5, 4, 3))
+        assert_bitwise_equal(jitted(x), f(x))
+    source = jitted.source(x)
+    assert "np.multiply(v1, c0, out=m" in source  # the transposed product
+    assert "np.copyto(m1, 0)" in source  # the zeros
+    assert source.count("casting='unsafe')") == 3, source  # np.copy and both astypes
+
+
 def test_the_planner_reuses_arrays_and_writes_donated_arguments_in_place():
     rng = np.random.default_rng(6)
     params = mlp_params(rng)

@@ -711,8 +711,11 @@ class _Compiler:
             result = f"v{step.outputs.number}"
             if how == "empty":
                 return f"{result} = {buffer}"
-            if how == "copy":
-                return f"np.copyto({buffer}, {self.expr(step.args[0])}); {result} = {buffer}"
+            if how == "zeros":
+                return f"np.copyto({buffer}, 0); {result} = {buffer}"
+            if how == "copy":  # (astype's casting, which copyto checks otherwise)
+                source = self.expr(step.args[0])
+                return f"np.copyto({buffer}, {source}, casting='unsafe'); {result} = {buffer}"
             return f"{result} = {self.call(step, f'out={buffer}')}"
         target = self.target(step.outputs, written)
         return self.call(step) if target == "_" else f"{target} = {self.call(step)}"
@@ -1014,30 +1017,50 @@ def _check_donated(
 _REDUCING_METHODS = frozenset({"sum", "mean", "max", "min", "prod"})
 
 
+def _dense(value: _Value) -> bool:
+    """Whether the array's elements fill its memory without gaps in some order of its axes
+    (C or F order, or a transposition of either, as batch-last convolution outputs are): an
+    array of that layout can be placed in the program's block at the size of its data."""
+    expected = value.dtype.itemsize
+    for stride, size in sorted(zip(value.strides, value.shape, strict=True)):
+        if size == 1:
+            continue
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 def _writes_fresh_result(step: _Step, buffer_of: list[int | None]) -> str | None:
     """How ``step`` can write its fresh array result into a given array: ``"out"`` (a ufunc,
     a ufunc's reduce, np.matmul, ndarray.sum and the other reducing methods), ``"elementwise"``
     (an elementwise ufunc, which may also overwrite an operand of its result's layout),
-    ``"copy"`` (ndarray.copy(): np.copyto), ``"empty"`` (np.empty_like: the array itself),
-    or None."""
+    ``"copy"`` (ndarray.copy, ndarray.astype, np.copy: np.copyto), ``"empty"``
+    (np.empty_like: the array itself), ``"zeros"`` (np.zeros_like: filled with 0), or None."""
     if "out" in step.kwargs or "where" in step.kwargs:
         return None
     result = step.outputs
     if not (isinstance(result, _Value) and result.is_array):
         return None
-    if buffer_of[result.number] != result.number:
-        return None  # a view of an argument, not an array of its own
+    if buffer_of[result.number] != result.number or any(
+        v.number == result.number for v in step.values
+    ):
+        return None  # a view, or an argument itself (astype(copy=False) of its own dtype)
     fn = step.fn
     if step.kind == "method":
         if fn in _REDUCING_METHODS:
             return "out"
-        if fn == "copy" and len(step.args) == 1 and not step.kwargs:
-            return "copy" if result.c_contiguous else None
+        if fn in ("copy", "astype"):
+            return "copy"
         return None
     if step.kind != "call":
         return None
     if fn is np.empty_like:
         return "empty"
+    if fn is np.zeros_like:
+        return "zeros"
+    if fn is np.copy:
+        return "copy"
     if isinstance(fn, np.ufunc) and fn.nout == 1:
         return "elementwise" if fn.signature is None else "out"
     owner = getattr(fn, "__self__", None)
@@ -1220,7 +1243,7 @@ def _plan(compiler: _Compiler) -> None:
             continue
         result = step.outputs
         layout = result.layout
-        if result.number in returned or not (result.c_contiguous or result.f_contiguous):
+        if result.number in returned or not _dense(result):
             for entry in donated:
                 if entry[0] == layout and (
                     entry[2] < i
