@@ -5,6 +5,7 @@ execution, so every comparison here is ``array_equal`` on values and dtypes, wit
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -164,7 +165,7 @@ def test_cnn_training_step_jitted_equals_eager_bitwise(dtype, budget, monkeypatc
     assert jitted.traces == 1
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf * 0, then zeroed
+@pytest.mark.filterwarnings("error")  # inf * 0 is silenced inside, at the trace and replays
 def test_max_pooling_with_nan_inputs_and_infinite_cotangents_replays_bitwise():
     def pulled(x, g):
         out, pull = tg.vjp(lambda x: tg.nn.max_pool2d(x, 2), x)
@@ -520,6 +521,34 @@ def test_random_numbers_come_from_key_arguments_drawn_at_every_call():
         results.append(jitted(x, key))
         assert_bitwise_equal(results[-1], f(x, key))
     assert not np.array_equal(results[0], results[1])
+
+
+# --- floating-point error settings ---------------------------------------------------------------
+
+
+def warnings_of(f, *args):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f(*args)
+    return [str(w.message) for w in caught]
+
+
+def test_np_errstate_inside_the_function_is_replayed_and_elsewhere_the_callers_applies():
+    def f(x):
+        with np.errstate(divide="ignore"):
+            reciprocal = 1 / x  # silenced by f itself, at every call
+        return reciprocal, np.log(x)  # log(0) warns or raises as the caller says
+
+    jitted = tg.jit(f)
+    x = np.array([0.0, 2.0])
+    for _ in range(3):  # the trace, then replays
+        assert warnings_of(jitted, x) == warnings_of(f, x) == ["divide by zero encountered in log"]
+    with np.errstate(divide="ignore"):
+        assert warnings_of(jitted, x) == []
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError, match="in log"):
+        jitted(x)
+    assert "errstate(divide='ignore')" in jitted.source(x)
+    assert jitted.source(x).count("errstate") == 1
 
 
 # --- pure_callback -------------------------------------------------------------------------------

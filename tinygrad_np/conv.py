@@ -475,7 +475,7 @@ def _window_scatter_forward(
     fix = might(not_finite)
     for k, index in _offsets(kernel, stride, g.shape[2:]):
         chosen = choice == k
-        with np.errstate(invalid="ignore"):  # inf * 0, zeroed below (tg.jit replays warn)
+        with np.errstate(invalid="ignore"):  # inf * 0, zeroed below
             part = g * chosen if overlapping else np.multiply(g, chosen, out=dx[index])
         if fix:
             np.copyto(part, 0, where=np.greater(not_finite, chosen))  # not finite, not chosen

@@ -23,7 +23,10 @@ Branch on shapes and static arguments instead, or compute both sides and ``np.wh
 that must read values in Python (an optimizer's step count and schedule, an input check, a
 random key) runs through :func:`pure_callback`, which records the whole Python function as one
 step. Random numbers come from explicit key arguments (``tg.random``); a trace that draws
-from NumPy's global random state is refused.
+from NumPy's global random state is refused. Floating-point error settings that ``f`` makes
+with ``np.errstate`` (those that differ from the caller's when the trace began) are replayed
+around the calls they covered; every other call warns or raises as the caller's settings at
+that call say, as it would eagerly.
 
 Replay makes the NumPy calls of eager execution on the same values, so its results equal
 eager execution bit for bit. What it changes is when independent calls run and where results
@@ -132,7 +135,7 @@ class _Value:
 class _Step:
     """One recorded call: ``kind`` says how it is written (see ``_Compiler.statement``)."""
 
-    __slots__ = ("args", "fn", "kind", "kwargs", "name", "outputs", "values")
+    __slots__ = ("args", "errstate", "fn", "kind", "kwargs", "name", "outputs", "values")
 
     def __init__(
         self, kind: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str
@@ -140,6 +143,10 @@ class _Step:
         self.kind, self.fn, self.args, self.kwargs, self.name = kind, fn, args, kwargs, name
         self.outputs: Any = None  # the result's pattern: _Values, tuples/lists of them, None
         self.values: list[_Value] = []  # the traced arguments
+        # np.errstate settings the traced function made around this call (as a dict of the
+        # ones that differ from the caller's): replayed around it, so that what f silenced
+        # stays silent and the rest follows the caller's settings at each call.
+        self.errstate: dict[str, str] = {}
 
 
 class _Trace:
@@ -155,6 +162,7 @@ class _Trace:
         # so a constant that f changes after a step used it still reads as that step saw it.
         self.constants: dict[int, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
         self.alive = True
+        self.errstate = _errstate()  # the caller's, as the trace began
 
     def new(self, concrete: Any, origin: str) -> Tracer:
         tracer = object.__new__(Tracer)
@@ -184,6 +192,9 @@ class _Trace:
     ) -> Any:
         """Run one call on the concrete values, record it, and return its traced result."""
         step = _Step(kind, fn, self.freeze(args), self.freeze(kwargs), name)
+        errstate = _errstate()
+        if errstate != self.errstate:
+            step.errstate = {k: v for k, v in errstate.items() if self.errstate[k] != v}
         arguments: list[Tracer] = []
         concrete_args = _concretize(args, self, step, arguments)
         concrete_kwargs = _concretize(kwargs, self, step, arguments)
@@ -266,6 +277,10 @@ def _same_bytes(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
         return False
     a_bytes, b_bytes = (np.ascontiguousarray(x).reshape(-1).view(np.uint8) for x in (a, b))
     return bool(np.array_equal(a_bytes, b_bytes))
+
+
+def _errstate() -> dict[str, str]:
+    return {k: str(v) for k, v in np.geterr().items()}
 
 
 def _values_of(pattern: Any) -> Any:
@@ -722,7 +737,12 @@ class _Compiler:
 
     def source(self) -> str:
         lines = [f"def program({', '.join(f'v{v.number}' for v in self.inputs)}):"]
-        lines += [f"    {self.statement(step)}" for step in self.trace.steps]
+        for step in self.trace.steps:
+            statement = self.statement(step)
+            if step.errstate:
+                settings = ", ".join(f"{k}={v!r}" for k, v in sorted(step.errstate.items()))
+                statement = f"with np.errstate({settings}): {statement}"
+            lines.append(f"    {statement}")
         results = []
         for kind, value in self.outputs:
             if kind == "traced":
