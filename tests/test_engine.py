@@ -10,6 +10,9 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_np as tg
 
@@ -435,6 +438,8 @@ def test_traced_tensor_refuses_silent_conversion_to_ndarray():
         (np.ones((2, 3)), np.array([-1, 2]), ValueError, r"\[0, 3\), got values from -1 to 2"),
         (np.ones((2, 3)), np.array([-4, 0]), ValueError, r"\[0, 3\), got values from -4 to 0"),
         (np.ones((2, 3)), np.array([7, 1], np.uint8), ValueError, r"from 1 to 7"),
+        # read as unsigned, -100 in int8 is 156: below 200 classes, yet still out of range
+        (np.ones((1, 200)), np.array([-100], np.int8), ValueError, r"from -100 to -100"),
         (np.ones((2, 3)), np.array([0, 1, 2]), ValueError, r"must have shape \(2,\)"),
         (np.ones((2, 3)), np.ones((2, 2)), ValueError, r"the logits' shape \(2, 3\)"),
         (np.ones((2, 3)), np.array([True, False]), TypeError, "integers or floats"),
@@ -448,6 +453,29 @@ def test_cross_entropy_rejects_bad_labels(logits, labels, error, message):
     if logits.ndim == 2:  # and under a second-order transform
         with pytest.raises(error, match=message):
             tg.hvp(lambda z: tg.nn.cross_entropy(z, labels), logits, np.ones_like(logits))
+
+
+INTEGER_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+
+
+@given(
+    dtype=st.sampled_from(INTEGER_DTYPES),
+    classes=st.integers(1, 300),  # beyond int8's largest label too
+    data=st.data(),
+)
+def test_cross_entropy_accepts_exactly_the_labels_in_range_for_every_integer_dtype(
+    dtype, classes, data
+):
+    labels = data.draw(hnp.arrays(dtype, st.integers(1, 6)))
+    logits = np.zeros((len(labels), classes))
+    outside = bool(np.any((labels < 0) | (labels >= classes)))
+    jitted = tg.jit(tg.nn.cross_entropy)
+    for f in (tg.nn.cross_entropy, jitted, jitted):  # eager, the trace, a replay
+        if outside:
+            with pytest.raises(ValueError, match=rf"labels must lie in \[0, {classes}\)"):
+                f(logits, labels)
+        else:
+            assert f(logits, labels) == pytest.approx(np.log(classes), rel=1e-15)
 
 
 def test_a_wrong_shaped_vjp_is_reported_with_the_leaf_it_reached():
