@@ -163,17 +163,9 @@ def _label_range_error(labels: Any, c: int) -> ValueError:
 
 
 def _check_label_range(labels: Any, c: int) -> None:
-    """Raise unless every integer label lies in [0, c), in one pass over the labels."""
-    if not labels.size:
-        return
-    if labels.dtype.kind == "u":
-        outside = np.maximum.reduce(labels) >= c
-    elif np.iinfo(labels.dtype).max < c:  # every label that is not negative is below c
-        outside = np.minimum.reduce(labels) < 0
-    else:  # read as unsigned, a negative label is at least 2**(bits - 1) >= c: one maximum
-        unsigned = labels.view(labels.dtype.str.replace("i", "u"))
-        outside = np.maximum.reduce(unsigned) >= c
-    if outside:
+    """Both bounds, for a program replayed by tg.jit (where the gather's IndexError would not
+    pass through cross_entropy to be explained)."""
+    if labels.size and (np.minimum.reduce(labels) < 0 or np.maximum.reduce(labels) >= c):
         raise _label_range_error(labels, c)
 
 
@@ -201,12 +193,16 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
                 f"cross_entropy: integer labels must have shape ({n},) to match logits "
                 f"{logits_shape}, got {label_values.shape}"
             )
-        # Checked first: a negative label would gather from the end without an error.
         if isinstance(label_values, Tracer):  # tg.jit: checked again at every call
             pure_callback(_check_label_range, label_values, c)
-        else:
-            _check_label_range(label_values, c)
-        return _cross_entropy(logits, label_values)
+        # A label >= C makes the forward pass's gather of label logits raise IndexError;
+        # only negative labels, which would index from the end, need a pass of their own.
+        elif n and kind == "i" and np.minimum.reduce(label_values) < 0:
+            raise _label_range_error(label_values, c)
+        try:
+            return _cross_entropy(logits, label_values)
+        except IndexError:
+            raise _label_range_error(label_values, c) from None
     if kind != "f":
         raise TypeError(
             f"cross_entropy: labels must be integers or floats, not {label_values.dtype}"
