@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from test_properties_compositions import programs_and_inputs
 
@@ -226,6 +226,8 @@ def run_operations(operations, a, b):
 
 
 @given(operations=OPERATIONS, seed=st.integers(0, 2**16))
+# b * 0.5 makes a MiB, so the scheduler runs it late: after a += c, which changes b if b is a
+@example(operations=(("scale", 0, 0, 0), ("scale", 1, 0, 0), ("add_in_place", 0, 2, 0)), seed=0)
 def test_reordered_programs_read_and_write_what_eager_execution_does(operations, seed):
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((N, N)), rng.standard_normal((N, N))
@@ -236,6 +238,11 @@ def test_reordered_programs_read_and_write_what_eager_execution_does(operations,
     again = (a.copy(), b.copy())  # the replay, not the trace
     assert_bitwise_equal(jitted(operations, *again), run_operations(operations, a, b))
     assert_bitwise_equal(again, (a, b))
+    for _ in range(2):  # one array as both arguments: writes into a are writes into b
+        eager_one, traced_one = a.copy(), a.copy()
+        eager = run_operations(operations, eager_one, eager_one)
+        assert_bitwise_equal(jitted(operations, traced_one, traced_one), eager)
+        assert_bitwise_equal(traced_one, eager_one)
 
 
 def test_the_mlp_step_at_full_batch_plans_less_memory_than_eager_execution_peaks_at():
@@ -366,6 +373,44 @@ def test_donated_arguments_may_be_overwritten_and_others_never_are():
         params, loss = jitted(params, x, labels)
         assert_bitwise_equal((eager, eager_loss), (params, loss))
         assert np.array_equal(x, x_before)
+
+
+N_SHARED = 150_000  # 1.1 MiB of float64: large enough for the scheduler to move its steps
+
+
+def arguments_sharing_memory(how):
+    """Two float64 vectors of N_SHARED elements, with distinct values, that share memory so."""
+    base = np.arange(2.0 * N_SHARED + 1)
+    if how == "separate":
+        return base[:N_SHARED].copy(), base[N_SHARED:-1].copy()
+    if how == "the same array":
+        a = base[:N_SHARED].copy()
+        return a, a
+    if how == "overlapping views":
+        return base[1 : N_SHARED + 1], base[:N_SHARED]
+    return base[:N_SHARED], base[N_SHARED:-1]  # disjoint views of one array
+
+
+def write_a_then_read_b(a, b):
+    doubled = b * 2.0  # an array of a MiB and more: the scheduler would make it late
+    a[::2] = -1.0
+    a += 0.5
+    np.copyto(a[1::4], 7.0)
+    return doubled.sum(), b * a
+
+
+SHARING = ["separate", "the same array", "overlapping views", "disjoint views"]
+
+
+@pytest.mark.parametrize("first", SHARING)
+def test_arguments_that_share_memory_replay_as_eager_execution(first):
+    jitted = tg.jit(write_a_then_read_b)
+    for how in [first, *SHARING, first]:  # traced with one sharing, replayed with each
+        eager_args, jit_args = arguments_sharing_memory(how), arguments_sharing_memory(how)
+        eager = write_a_then_read_b(*eager_args)
+        assert_bitwise_equal(jitted(*jit_args), eager)
+        assert_bitwise_equal(jit_args, eager_args)  # the arguments' final contents too
+    assert jitted.traces == 2  # one program for separate arrays, one for arrays of one memory
 
 
 # --- what a trace refuses ------------------------------------------------------------------------

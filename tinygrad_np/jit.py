@@ -1,16 +1,16 @@
 """``tg.jit``: trace a function once into a flat program of NumPy calls, then replay it.
 
-The first call of ``jit(f)`` with a given *signature* (the pytree structure of the
-arguments, the shape, dtype and layout of each array among them, the values of everything
-else) runs ``f`` eagerly on :class:`Tracer` stand-ins for the arrays. A Tracer holds the
-concrete array of that call and records every NumPy call made on it (ufuncs through
-``__array_ufunc__``, functions through ``__array_function__``, operators, indexing and the
-ndarray methods a model uses) as one step of a straight-line program, the step run on the
+The first call of ``jit(f)`` with a given *signature* (the pytree structure of the arguments,
+the shape, dtype and layout of each array among them, which of those arrays share memory, the
+values of everything else) runs ``f`` eagerly on :class:`Tracer` stand-ins for the arrays. A
+Tracer holds the concrete array of that call and records every NumPy call made on it (ufuncs
+through ``__array_ufunc__``, functions through ``__array_function__``, operators, indexing and
+the ndarray methods a model uses) as one step of a straight-line program, the step run on the
 concrete arrays as it is recorded. The tape, the Tensors, the VJP closures and the checks of
 ``value_and_grad`` or an optimizer inside ``f`` all run once, at trace time: what they leave
-behind is their NumPy calls, which is all the program keeps. That program is then compiled
-into one Python function (``Jitted.source`` shows it) and later calls with the same signature
-run it: no dispatch, no tape, no pytree checks.
+behind is their NumPy calls, which is all the program keeps. That program is then compiled into
+one Python function (``Jitted.source`` shows it) and later calls with the same signature run it:
+no dispatch, no tape, no pytree checks.
 
 The tracer works below the engine, at the level of NumPy, because the engine computes from
 values while it records: a VJP maker builds ReLU's mask with ``ans > 0``, the cross-entropy
@@ -171,12 +171,7 @@ class _Trace:
         tracer._value = _Value(number, concrete)
         buffer = None
         if isinstance(concrete, np.ndarray):
-            # The object that owns the memory: follow .base through views, and through the
-            # DummyArray that as_strided (so sliding_window_view) puts between a view and its
-            # array, so that such a view keeps that array alive in the plan.
-            owner: Any = concrete
-            while getattr(owner, "base", None) is not None:
-                owner = owner.base
+            owner = _memory_owner(concrete)
             buffer = self.owners.get(id(owner))
             if buffer is None:
                 buffer = self.owners[id(owner)] = number
@@ -281,6 +276,37 @@ def _same_bytes(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
 
 def _errstate() -> dict[str, str]:
     return {k: str(v) for k, v in np.geterr().items()}
+
+
+def _memory_owner(array: np.ndarray[Any, Any]) -> Any:
+    """The object that owns an array's memory: ``.base`` followed through views, and through
+    the DummyArray that as_strided (so sliding_window_view) puts between a view and its array
+    (so that such a view keeps that array alive in the plan)."""
+    owner: Any = array
+    while getattr(owner, "base", None) is not None:
+        owner = owner.base
+    return owner
+
+
+def _shared_memory(arrays: list[Any]) -> tuple[Any, ...] | None:
+    """Which of a call's arrays share a memory owner (None: none do), for its signature: a
+    program orders its steps by the memory they read and write, so one traced with separate
+    arrays must not be replayed on arrays that overlap (``f(a, a)``, two views of one array),
+    where a write into one is a write into the other."""
+    seen = set()
+    for a in arrays:  # (at every call: the usual arrays own their memory, and differ)
+        if type(a) is np.ndarray:
+            owner = id(a if a.base is None else _memory_owner(a))
+            if owner in seen:
+                owners: dict[int, int] = {}
+                groups = [
+                    owners.setdefault(id(_memory_owner(a)), len(owners))
+                    for a in arrays
+                    if type(a) is np.ndarray
+                ]
+                return ("shared memory", tuple(groups))
+            seen.add(owner)
+    return None
 
 
 def _values_of(pattern: Any) -> Any:
@@ -825,6 +851,9 @@ class Jitted:
                 if not (type(leaf) is np.ndarray or isinstance(leaf, np.generic)):
                     if _static_key(leaf) is None:
                         self._static_leaf(leaf, i, leaves, treedef)  # raises, naming the leaf
+        sharing = _shared_memory(arrays)
+        if sharing is not None:
+            key.append(sharing)
         return tuple(key), arrays, tree
 
     def _static_leaf(self, leaf: Any, i: int, leaves: list[Any], treedef: TreeDef) -> NoReturn:
@@ -1187,7 +1216,7 @@ def _schedule(compiler: _Compiler) -> None:
         for v in _values_in(step.outputs):
             producer[v.number] = i
             b = buffer_of[v.number]
-            if b == v.number and v.is_array:  # a new array: its memory starts here
+            if b == v.number and v.is_array and v not in step.values:  # a new array
                 last_writer[b], size[b] = i, v.nbytes
                 created[i] += v.nbytes
                 read.add(b)
