@@ -486,6 +486,55 @@ def test_masks_are_recomputed_at_every_call(masked):
     assert not np.array_equal(jitted(second), masked(first))
 
 
+@pytest.mark.parametrize(
+    ("select", "named"),
+    [
+        (lambda x: x[x > 0], r"traced boolean mask \(x\[mask\]\)"),
+        (lambda x: x[1:][x[1:] > 0, ...], "traced boolean mask"),
+        (lambda x: tg.sum(tg.Tensor(x)[x > 0]), "traced boolean mask"),
+        (lambda x: x[np.nonzero(x > 0)], "np.nonzero"),
+        (lambda x: (x > 0).nonzero(), "ndarray.nonzero"),
+        (lambda x: np.flatnonzero(x), "np.flatnonzero"),
+        (lambda x: np.argwhere(x), "np.argwhere"),
+        (lambda x: np.where(x > 0), "np.where"),
+        (lambda x: np.extract(x > 0, x), "np.extract"),
+        (lambda x: np.compress(x > 0, x), "np.compress"),
+        (lambda x: np.unique(x), "np.unique"),
+        (lambda x: np.unique_values(x), "np.unique_values"),
+        (lambda x: np.repeat(x, (x > 0).astype(int)), "np.repeat"),
+        (lambda x: x.repeat((x > 0).astype(int)), "ndarray.repeat"),
+        (lambda x: np.delete(x, (x > 0).astype(int)), "np.delete"),
+        (lambda x: np.bincount((x > 0).astype(int)), "np.bincount"),
+        (lambda x: np.trim_zeros(x * (x > 0)), "np.trim_zeros"),
+        (lambda x: np.setdiff1d(x, [1.0]), "np.setdiff1d"),
+        (lambda x: np.histogram(x, bins="auto")[0], "np.histogram"),
+    ],
+)
+def test_results_whose_shape_depends_on_the_values_are_refused(select, named):
+    # Replayed with a shape traced once, x[x > 0] of another count of positive values came
+    # back in the traced shape (broadcast into it, or its size baked in): wrong, with no error.
+    with pytest.raises(ConcretizationTypeError, match=named) as caught:
+        tg.jit(select)(np.array([1.0, -2.0, 3.0, 0.0]))
+    assert "depends on the values" in str(caught.value)
+
+
+def test_shapes_fixed_by_static_arguments_and_masks_are_fine():
+    mask = np.array([True, False, True, True])  # a constant: its count is part of the program
+
+    def f(x):
+        y = x.copy()
+        y[x < 0] = 0.0  # a write through a traced mask keeps y's shape
+        return (
+            x[mask], y, np.repeat(x, 2), np.where(x > 0, x, 0.0), np.histogram(x, bins=3)[0],
+            np.sum(x, where=x > 0),
+        )  # fmt: skip
+
+    jitted = tg.jit(f)
+    for x in (np.array([1.0, -2.0, 3.0, 0.5]), np.array([-1.0, -2.0, -3.0, 4.0])):
+        assert_bitwise_equal(jitted(x), f(x))
+    assert jitted.traces == 1
+
+
 def test_numpy_calls_the_tracer_cannot_record_are_refused():
     constant = np.zeros(3)
 

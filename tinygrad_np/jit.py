@@ -19,7 +19,9 @@ replay; anything the tracer cannot see is refused at trace time instead of being
 ``bool()``, ``float()``, ``int()``, ``operator.index`` and ``np.asarray`` of a Tracer raise
 :class:`ConcretizationTypeError` (a TypeError) naming the conversion and the NumPy call whose
 result it was: Python control flow on traced values would freeze the first call's branch.
-Branch on shapes and static arguments instead, or compute both sides and ``np.where``. Code
+Branch on shapes and static arguments instead, or compute both sides and ``np.where``.
+Calls whose result's shape depends on traced values (``x[mask]``, ``np.nonzero``,
+``np.unique``, ...) raise it too, since a program's shapes are fixed: mask instead. Code
 that must read values in Python (an optimizer's step count and schedule, an input check, a
 random key) runs through :func:`pure_callback`, which records the whole Python function as one
 step. Random numbers come from explicit key arguments (``tg.random``); a trace that draws
@@ -379,6 +381,63 @@ def _concretization_error(what: str, tracer: Tracer) -> ConcretizationTypeError:
     )
 
 
+def _argument(args: Any, kwargs: dict[str, Any], position: int, name: str) -> Any:
+    return args[position] if len(args) > position else kwargs.get(name)
+
+
+def _traced_argument(position: int, name: str) -> Callable[[Any, dict[str, Any]], bool]:
+    return lambda args, kwargs: isinstance(_argument(args, kwargs, position, name), Tracer)
+
+
+def _string_argument(position: int, name: str) -> Callable[[Any, dict[str, Any]], bool]:
+    return lambda args, kwargs: isinstance(_argument(args, kwargs, position, name), str)
+
+
+def _always(args: Any, kwargs: dict[str, Any]) -> bool:
+    return True
+
+
+# Functions whose result's shape depends on the values they are given (how many elements are
+# nonzero, or unique, ...), with when it does: a program of fixed shapes cannot replay them.
+_VALUE_SHAPED: dict[Any, Callable[[Any, dict[str, Any]], bool]] = {
+    **{
+        f: _always
+        for f in (
+            np.nonzero, np.flatnonzero, np.argwhere, np.extract, np.unique, np.trim_zeros,
+            np.bincount, np.setdiff1d, np.intersect1d, np.union1d, np.setxor1d, np.roots,
+            np.polydiv, *(getattr(np, f"unique_{kind}", None) for kind in
+                          ("all", "counts", "inverse", "values")),
+        )
+    },
+    np.where: lambda args, kwargs: len(args) + len(kwargs) == 1,  # np.where(condition)
+    np.compress: _traced_argument(0, "condition"),
+    np.delete: _traced_argument(1, "obj"),
+    np.repeat: _traced_argument(1, "repeats"),
+    np.histogram: _string_argument(1, "bins"),  # bins="auto" and the like
+    np.histogram_bin_edges: _string_argument(1, "bins"),
+    np.histogramdd: _string_argument(1, "bins"),
+    np.histogram2d: _string_argument(2, "bins"),
+}  # fmt: skip
+_VALUE_SHAPED.pop(None, None)
+
+
+def _value_shaped_error(what: str) -> ConcretizationTypeError:
+    return ConcretizationTypeError(
+        f"jit: {what}: the shape of the result depends on the values, so a program traced "
+        "once could not replay it for other values. Keep shapes fixed: mask instead of "
+        "selecting (np.where(mask, x, 0), x * mask, np.sum(x, where=mask)), or compute it "
+        "outside the jitted function"
+    )
+
+
+def _has_traced_boolean(index: Any) -> bool:
+    if isinstance(index, Tracer):
+        return index.dtype == np.bool_
+    if type(index) is tuple or type(index) is list:
+        return any(_has_traced_boolean(i) for i in index)
+    return False
+
+
 def _ufunc_name(ufunc: np.ufunc, method: str) -> str:
     return f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
 
@@ -521,6 +580,9 @@ class Tracer:
         module = getattr(func, "__module__", "") or ""
         if module.startswith("numpy.linalg"):
             name = f"np.linalg.{func.__name__}"
+        value_shaped = _VALUE_SHAPED.get(func)
+        if value_shaped is not None and value_shaped(args, kwargs):
+            raise _value_shaped_error(f"{name} of a traced value")
         out = kwargs.get("out")
         outs = out if isinstance(out, tuple) else (out,)
         if out is not None and not all(isinstance(o, Tracer) for o in outs):
@@ -531,6 +593,8 @@ class Tracer:
         return self._trace.record("call", func, args, kwargs, name)
 
     def __getitem__(self, index: Any) -> Any:
+        if _has_traced_boolean(index):
+            raise _value_shaped_error("indexing with a traced boolean mask (x[mask])")
         return self._trace.record("getitem", None, (self, index), {}, "indexing ([])")
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -543,9 +607,15 @@ class Tracer:
     def __getattr__(self, name: str) -> Any:
         if name in _METHODS:
             record = self._trace.record
-            return lambda *args, **kwargs: record(
-                "method", name, (self, *args), kwargs, f"ndarray.{name}"
-            )
+
+            def method(*args: Any, **kwargs: Any) -> Any:
+                if name == "nonzero" or (
+                    name == "repeat" and _traced_argument(0, "repeats")(args, kwargs)
+                ):
+                    raise _value_shaped_error(f"ndarray.{name} of a traced value")
+                return record("method", name, (self, *args), kwargs, f"ndarray.{name}")
+
+            return method
         if name in _PROPERTIES:
             return self._trace.record("getattr", name, (self,), {}, f"ndarray.{name}")
         if not name.startswith("__") and hasattr(np.ndarray, name):
