@@ -681,6 +681,37 @@ def test_an_array_constant_reads_as_it_was_when_each_step_used_it():
         assert_bitwise_equal(jitted(np.full(3, value)), f(np.full(3, value)))
 
 
+WRITES_INTO_C = {
+    "np.dot, out by position": lambda x, c: np.dot(x, x, c),
+    "np.clip, out by position": lambda x, c: np.clip(c, 0.0, 1.0, c),
+    "np.cumsum, out by position": lambda x, c: np.cumsum(x, 0, None, c),
+    "np.take, out by position": lambda x, c: np.take(x, np.arange(len(x))[::-1], 0, c),
+    "np.concatenate, out by position": lambda x, c: np.concatenate((x[:1], x[1:]), 0, c),
+    "np.nan_to_num, in place": lambda x, c: np.nan_to_num(c, copy=False, nan=5.0),
+    "ndarray.clip, out by position": lambda x, c: c.clip(0.0, 1.0, c),
+    "ndarray.clip, out=": lambda x, c: c.clip(0.0, 1.0, out=c),
+    "ndarray.round, out by position": lambda x, c: c.round(2, c),
+    "ndarray.cumsum, out by position": lambda x, c: c.cumsum(0, None, c),
+    "ndarray.sum, out=": lambda x, c: x.sum(axis=0, out=c[0]),
+}
+
+
+@pytest.mark.parametrize("write", WRITES_INTO_C.values(), ids=WRITES_INTO_C.keys())
+def test_functions_and_methods_that_write_into_an_array_they_return_are_replayed(write):
+    def f(x):
+        c = x * 1.0
+        c[0, 0] = np.nan
+        before = c * 2.0  # a MiB and more: the scheduler would run it late, after the write
+        write(x, c)
+        return before, c
+
+    jitted = tg.jit(f)
+    rng = np.random.default_rng(9)
+    for _ in range(3):  # the trace, then replays
+        x = rng.standard_normal((N, N))
+        assert_bitwise_equal(jitted(x), f(x))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     ("a_shape", "b_shape", "transpose"),

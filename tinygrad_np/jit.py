@@ -814,7 +814,7 @@ class _Compiler:
             array, index, value = (self.expr(a) for a in step.args)
             return f"{array}[{index}] = {value}"
         written = {v.number for v in step.values}
-        if step.kind == "method" and _single(step.outputs, -1) in written:
+        if step.fn in _IDENTITY_METHODS and _single(step.outputs, -1) in written:
             return "pass  # " + self.call(step) + " is the array itself"
         planned = self.buffers.get(id(step))
         if planned is not None:
@@ -1200,6 +1200,11 @@ _PURE_FUNCTIONS = frozenset(
     )
 ) | {np.lib.stride_tricks.sliding_window_view}  # fmt: skip
 _WRITING_METHODS = frozenset({"fill", "sort"})  # ndarray methods that change the array itself
+# ndarray methods with no out= that may return the array itself, unchanged (x.astype(dtype,
+# copy=False) in x's own dtype): then there is nothing to replay
+_IDENTITY_METHODS = frozenset(
+    {"astype", "conj", "ravel", "reshape", "squeeze", "swapaxes", "transpose", "view"}
+)
 _EFFECTS = -1  # a pseudo-buffer: callbacks (which may raise) and writes into the arguments
 
 
@@ -1230,6 +1235,11 @@ def _writes(
         ):  # a callback or an unlisted function: it may write anything it is given
             written |= _buffers_of(step.values, buffer_of) | {_EFFECTS}
     for v in _values_in(step.outputs):
+        if v in step.values and (
+            step.kind == "call" or (step.kind == "method" and fn not in _IDENTITY_METHODS)
+        ):  # it returned an array it was given: its out, passed by position as np.dot(a, b,
+            # c) or x.clip(0, 1, c) allow, or an array it changed (np.nan_to_num(x, copy=False))
+            written |= _buffers_of([v], buffer_of)
         for r in step.values:
             b = buffer_of[r.number]
             if b in donated and v.is_array and v.layout == donated[b]:
