@@ -663,6 +663,34 @@ def test_pure_callback_runs_python_on_every_calls_values():
         assert jitted(x, np.array(n))[0].dtype == np.float32
 
 
+@pytest.mark.parametrize(
+    ("callback", "other"),
+    [
+        (
+            lambda v: v[v > 0],
+            r"shape \(1,\) and dtype float64 where the traced call returned an "
+            r"array of shape \(3,\)",
+        ),
+        (lambda v: v.astype(np.float32) if v[0] > 0 else v, "dtype float64 where"),
+        (lambda v: float(v[0]) if v[0] > 0 else int(v[0]), "returned a int where .* a float"),
+        (lambda v: (v, v) if v[0] > 0 else (v,), r"a tuple of \(an array"),
+    ],
+    ids=["shape", "dtype", "python-type", "structure"],
+)
+def test_a_callback_whose_result_changes_shape_dtype_or_type_raises_at_replay(callback, other):
+    # A result of another shape was broadcast into the memory planned for the traced one.
+    def f(x):
+        r = tg.pure_callback(callback, x)
+        return tg.tree_map(lambda leaf: np.exp(leaf * 2.0) + 1, r)
+
+    jitted = tg.jit(f)
+    first, second = np.array([1.0, 2.0, -1.0, 3.0]), np.array([-1.0, -2.0, -1.0, 3.0])
+    assert_bitwise_equal(jitted(first), f(first))
+    assert_bitwise_equal(jitted(first), f(first))  # a replay with the traced call's kinds
+    with pytest.raises(TypeError, match=other):
+        jitted(second)
+
+
 def test_source_shows_the_program():
     jitted = tg.jit(lambda x, y: np.exp(x) @ y)
     text = jitted.source(np.ones((2, 2)), np.ones((2, 2)))

@@ -713,13 +713,57 @@ def pure_callback(function: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     a learning rate, drawing random numbers from a key): while :func:`jit` traces, it runs
     on the concrete values and every replay runs it again on that call's values. ``function``
     must be pure: its result (arrays, NumPy or Python scalars, or tuples and lists of them)
-    depends on its arguments only. Without traced arguments it is a plain call.
+    depends on its arguments only, and has the structure, types, shapes and dtypes of the
+    traced call's result (a replay checks, and raises TypeError otherwise: the program was
+    planned for them). Without traced arguments it is a plain call.
     """
     trace = _trace_of(args) or _trace_of(list(kwargs.values()))
     if trace is None:
         return function(*args, **kwargs)
     name = f"pure_callback({getattr(function, '__qualname__', repr(function))})"
-    return trace.record("call", function, args, kwargs, name)
+    return trace.record("call", _Callback(function, name), args, kwargs, name)
+
+
+class _Callback:
+    """A pure_callback's function, which checks at every replay that its result has the
+    structure, types, shapes and dtypes of the traced call's: the program was planned for
+    those (a result of another shape would be broadcast into the traced shape's memory)."""
+
+    __slots__ = ("__name__", "function", "kinds", "name")
+
+    def __init__(self, function: Callable[..., Any], name: str) -> None:
+        self.function, self.name, self.kinds = function, name, None
+        self.__name__ = getattr(function, "__name__", "callback")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.function(*args, **kwargs)
+        kinds = _kinds(result)
+        if self.kinds is None:  # the traced call
+            self.kinds = kinds
+        elif kinds != self.kinds:
+            raise TypeError(
+                f"jit: {self.name} returned {_describe(kinds)} where the traced call returned "
+                f"{_describe(self.kinds)}; the program was built for the traced call's "
+                "result, so a callback's results must keep their structure, types, shapes "
+                "and dtypes"
+            )
+        return result
+
+
+def _kinds(result: Any) -> Any:
+    if type(result) is np.ndarray:
+        return ("array", result.shape, result.dtype)
+    if type(result) is tuple or type(result) is list:
+        return (type(result), tuple(_kinds(r) for r in result))
+    return (type(result),)
+
+
+def _describe(kinds: Any) -> str:
+    if kinds[0] == "array":
+        return f"an array of shape {kinds[1]} and dtype {kinds[2]}"
+    if len(kinds) == 2:
+        return f"a {kinds[0].__name__} of ({', '.join(_describe(k) for k in kinds[1])})"
+    return f"a {kinds[0].__name__}"
 
 
 def might(condition: Any) -> bool:
