@@ -5,6 +5,7 @@ execution, so every comparison here is ``array_equal`` on values and dtypes, wit
 """
 
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -689,6 +690,29 @@ def test_a_callback_whose_result_changes_shape_dtype_or_type_raises_at_replay(ca
     assert_bitwise_equal(jitted(first), f(first))  # a replay with the traced call's kinds
     with pytest.raises(TypeError, match=other):
         jitted(second)
+
+
+def test_a_call_while_another_call_runs_raises_instead_of_sharing_its_memory():
+    started, release = threading.Event(), threading.Event()
+
+    def wait(v):
+        started.set()
+        assert release.wait(10)
+        return v
+
+    jitted = tg.jit(lambda x: tg.pure_callback(wait, x * 2.0) + 1.0)
+    x = np.ones(3)
+    release.set()
+    jitted(x)  # the trace
+    release.clear()
+    other = threading.Thread(target=jitted, args=(x,))
+    other.start()
+    assert started.wait(10)
+    with pytest.raises(RuntimeError, match="while another call of it was running"):
+        jitted(x)
+    release.set()
+    other.join()
+    assert_bitwise_equal(jitted(x), np.full(3, 3.0))  # and it runs again once that call is done
 
 
 def test_source_shows_the_program():

@@ -49,7 +49,7 @@ caller's own arguments, so a later call never overwrites them. With ``donate_arg
 caller gives up the listed arguments' arrays: results of the same layout may then be written
 into them (``p - lr * g`` over ``p``), as JAX's buffer donation does; a donated array must not
 be used after the call. Since the block is shared by a program's calls, call a jitted
-function from one thread at a time.
+function from one thread at a time (a call while another runs raises RuntimeError).
 
 Programs are cached per signature in a least-recently-used cache of ``cache_size`` entries
 (8 by default); a call with a new signature traces again. Python numbers in the arguments are
@@ -928,6 +928,7 @@ class Jitted:
         self.cache_size = cache_size
         self._cache: collections.OrderedDict[Any, _Entry] = collections.OrderedDict()
         self.traces = 0  # how many times f has been traced
+        self._running = False  # a program is running: its memory is in use
         self.__wrapped__ = f
         self.__name__ = getattr(f, "__name__", "jitted")
         self.__doc__ = getattr(f, "__doc__", None)
@@ -998,7 +999,17 @@ class Jitted:
         program, out_def, statics, _ = entry
         if self.donate_argnums:
             _check_donated(args, self.donate_argnums, arrays)
-        results = program(*arrays)
+        if self._running:
+            raise RuntimeError(
+                f"jit: {self!r} was called while another call of it was running (from another "
+                "thread, or from a callback inside it); its calls share their memory, so call "
+                "it from one thread at a time"
+            )
+        self._running = True
+        try:
+            results = program(*arrays)
+        finally:
+            self._running = False
         if statics:
             results = _merge(results, statics)
         return tree_unflatten(out_def, list(results))
