@@ -191,7 +191,7 @@ def test_max_pooling_with_nan_inputs_and_infinite_cotangents_replays_bitwise():
 N = 384  # (N, N) float64 arrays are 1.1 MiB: large enough for the scheduler to move steps
 
 KINDS = ["scale", "matmul", "add_in_place", "setitem", "copyto", "transpose", "reverse", "sum",
-         "tanh_out"]  # fmt: skip
+         "tanh_out", "clip_out_by_position", "cumsum_out_by_position"]  # fmt: skip
 INDEX = st.integers(0, 99)
 OPERATIONS = st.lists(
     st.tuples(st.sampled_from(KINDS), INDEX, INDEX, st.integers(0, N - 8)), min_size=1, max_size=12
@@ -221,6 +221,10 @@ def run_operations(operations, a, b):
             pool.append(x[::-1])
         elif name == "sum":
             sums.append(x.sum())
+        elif name == "clip_out_by_position":
+            y.clip(-1.0, 1.0, x)
+        elif name == "cumsum_out_by_position":
+            np.cumsum(y, 0, None, x)
         else:
             np.tanh(y, out=x)
     return sums, pool[-1].copy()
