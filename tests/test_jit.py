@@ -673,12 +673,15 @@ def test_pure_callback_runs_python_on_every_calls_values():
     [
         (
             lambda v: v[v > 0],
-            r"shape \(1,\) and dtype float64 where the traced call returned an "
+            r"a float64 array of shape \(1,\) where the traced call returned a float64 "
             r"array of shape \(3,\)",
         ),
-        (lambda v: v.astype(np.float32) if v[0] > 0 else v, "dtype float64 where"),
-        (lambda v: float(v[0]) if v[0] > 0 else int(v[0]), "returned a int where .* a float"),
-        (lambda v: (v, v) if v[0] > 0 else (v,), r"a tuple of \(an array"),
+        (lambda v: v.astype(np.float32) if v[0] > 0 else v, "a float64 array of shape"),
+        (lambda v: float(v[0]) if v[0] > 0 else int(v[0]), "returned int where .* returned float"),
+        (
+            lambda v: (v, v) if v[0] > 0 else (v,),
+            r"a tuple of \(a float64 array of shape \(4,\)\) where",
+        ),
     ],
     ids=["shape", "dtype", "python-type", "structure"],
 )
@@ -694,6 +697,30 @@ def test_a_callback_whose_result_changes_shape_dtype_or_type_raises_at_replay(ca
     assert_bitwise_equal(jitted(first), f(first))  # a replay with the traced call's kinds
     with pytest.raises(TypeError, match=other):
         jitted(second)
+
+
+def test_numpy_results_whose_shape_or_dtype_follow_the_values_are_checked_at_replay():
+    def residuals(a, b):
+        return np.linalg.lstsq(a, b)[1] * 2.0  # shape (1,) at full rank, (0,) below it
+
+    def eigenvalues(m):
+        return np.linalg.eigvals(m) * 2.0  # float64 if all are real, complex128 if not
+
+    rng = np.random.default_rng(10)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    low_rank = a.copy()
+    low_rank[:, 2] = low_rank[:, 1]
+    jitted = tg.jit(residuals)
+    for _ in range(2):
+        assert_bitwise_equal(jitted(a, b), residuals(a, b))
+    with pytest.raises(TypeError, match=r"np\.linalg\.lstsq returned .* of shape \(0,\)"):
+        jitted(low_rank, b)
+    jitted = tg.jit(eigenvalues)
+    real, rotation = np.diag([1.0, 2.0]), np.array([[0.0, -1.0], [1.0, 0.0]])
+    for _ in range(2):
+        assert_bitwise_equal(jitted(real), eigenvalues(real))
+    with pytest.raises(TypeError, match=r"np\.linalg\.eigvals returned a complex128 array"):
+        jitted(rotation)
 
 
 def test_a_call_while_another_call_runs_raises_instead_of_sharing_its_memory():

@@ -419,6 +419,10 @@ _VALUE_SHAPED: dict[Any, Callable[[Any, dict[str, Any]], bool]] = {
     np.histogram2d: _string_argument(2, "bins"),
 }  # fmt: skip
 _VALUE_SHAPED.pop(None, None)
+# Functions whose result's shape or dtype depends on the values only at times: recorded, and
+# their result checked at every replay. (Least squares has residuals only at full rank, real
+# matrices have real or complex eigenvalues; polyfit(full=True) returns lstsq's residuals.)
+_VALUE_TYPED = frozenset({np.linalg.lstsq, np.linalg.eig, np.linalg.eigvals, np.polyfit})
 
 
 def _value_shaped_error(what: str) -> ConcretizationTypeError:
@@ -583,6 +587,8 @@ class Tracer:
         value_shaped = _VALUE_SHAPED.get(func)
         if value_shaped is not None and value_shaped(args, kwargs):
             raise _value_shaped_error(f"{name} of a traced value")
+        if func in _VALUE_TYPED:
+            func = _Checked(func, name)
         out = kwargs.get("out")
         outs = out if isinstance(out, tuple) else (out,)
         if out is not None and not all(isinstance(o, Tracer) for o in outs):
@@ -721,13 +727,14 @@ def pure_callback(function: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     if trace is None:
         return function(*args, **kwargs)
     name = f"pure_callback({getattr(function, '__qualname__', repr(function))})"
-    return trace.record("call", _Callback(function, name), args, kwargs, name)
+    return trace.record("call", _Checked(function, name), args, kwargs, name)
 
 
-class _Callback:
-    """A pure_callback's function, which checks at every replay that its result has the
-    structure, types, shapes and dtypes of the traced call's: the program was planned for
-    those (a result of another shape would be broadcast into the traced shape's memory)."""
+class _Checked:
+    """A function (a pure_callback's, or a NumPy function in ``_VALUE_TYPED``) that checks at
+    every replay that its result has the structure, types, shapes and dtypes of the traced
+    call's: the program was planned for those (a result of another shape would be broadcast
+    into the memory planned for the traced one)."""
 
     __slots__ = ("__name__", "function", "kinds", "name")
 
@@ -744,8 +751,7 @@ class _Callback:
             raise TypeError(
                 f"jit: {self.name} returned {_describe(kinds)} where the traced call returned "
                 f"{_describe(self.kinds)}; the program was built for the traced call's "
-                "result, so a callback's results must keep their structure, types, shapes "
-                "and dtypes"
+                "result, whose structure, types, shapes and dtypes every call must keep"
             )
         return result
 
@@ -760,10 +766,10 @@ def _kinds(result: Any) -> Any:
 
 def _describe(kinds: Any) -> str:
     if kinds[0] == "array":
-        return f"an array of shape {kinds[1]} and dtype {kinds[2]}"
+        return f"a {kinds[2]} array of shape {kinds[1]}"
     if len(kinds) == 2:
         return f"a {kinds[0].__name__} of ({', '.join(_describe(k) for k in kinds[1])})"
-    return f"a {kinds[0].__name__}"
+    return str(kinds[0].__name__)
 
 
 def might(condition: Any) -> bool:
@@ -858,7 +864,11 @@ class _Compiler:
             array, index, value = (self.expr(a) for a in step.args)
             return f"{array}[{index}] = {value}"
         written = {v.number for v in step.values}
-        if step.fn in _IDENTITY_METHODS and _single(step.outputs, -1) in written:
+        if (
+            step.kind == "method"
+            and step.fn in _IDENTITY_METHODS
+            and _single(step.outputs, -1) in written
+        ):
             return "pass  # " + self.call(step) + " is the array itself"
         planned = self.buffers.get(id(step))
         if planned is not None:
