@@ -622,6 +622,43 @@ def test_random_numbers_come_from_key_arguments_drawn_at_every_call():
     assert not np.array_equal(results[0], results[1])
 
 
+GLOBAL_RNG = np.random.default_rng(0)
+
+
+def closes_over_a_generator():
+    rng = np.random.RandomState(1)
+    return lambda x: x + rng.normal(size=x.shape)
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda x: tg.jit(lambda x, g: x + g.normal(size=3))(x, GLOBAL_RNG), "argument 1 is a"),
+        (
+            lambda x: tg.jit(lambda p: p["x"] + p["g"].random(3))({"x": x, "g": GLOBAL_RNG}),
+            r"argument 0\['g'\] is a NumPy random Generator",
+        ),
+        (
+            lambda x: tg.jit(lambda x, g: x + g.random(3), static_argnums=1)(x, GLOBAL_RNG),
+            "static argument 1 is a NumPy random Generator",
+        ),
+        (lambda x: tg.jit(lambda x: x + GLOBAL_RNG.random(3))(x), "Generator 'GLOBAL_RNG'"),
+        (lambda x: tg.jit(closes_over_a_generator())(x), "RandomState 'rng' it closes over"),
+    ],
+    ids=["argument", "leaf", "static", "global", "closure"],
+)
+def test_numpy_generators_are_refused_rather_than_their_draws_baked_in(call, named):
+    # A Generator argument was a static leaf, and its draws constants of the program.
+    with pytest.raises(TypeError, match=named) as caught:
+        call(np.zeros(3))
+    assert "would repeat the numbers" in str(caught.value)
+
+
+def test_a_generator_read_but_not_drawn_from_is_fine():
+    jitted = tg.jit(lambda x: x * 2.0 if GLOBAL_RNG is not None else x)
+    assert_bitwise_equal(jitted(np.ones(3)), np.full(3, 2.0))
+
+
 # --- floating-point error settings ---------------------------------------------------------------
 
 

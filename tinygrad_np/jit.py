@@ -25,7 +25,9 @@ Calls whose result's shape depends on traced values (``x[mask]``, ``np.nonzero``
 that must read values in Python (an optimizer's step count and schedule, an input check, a
 random key) runs through :func:`pure_callback`, which records the whole Python function as one
 step. Random numbers come from explicit key arguments (``tg.random``); a trace that draws
-from NumPy's global random state is refused. Floating-point error settings that ``f`` makes
+from NumPy's global random state, or from a Generator that ``f`` reads by name (a global, or
+in its closure), is refused, and so is a Generator passed as an argument: every replay would
+repeat the trace's draws. Floating-point error settings that ``f`` makes
 with ``np.errstate`` (those that differ from the caller's when the trace began) are replayed
 around the calls they covered; every other call warns or raises as the caller's settings at
 that call say, as it would eagerly.
@@ -957,6 +959,11 @@ class Jitted:
                     "positional arguments"
                 )
             value = args[n]
+            if isinstance(value, _GENERATORS):
+                raise TypeError(
+                    f"jit: static argument {n} is a NumPy random {type(value).__name__}: "
+                    + _GENERATOR_ADVICE
+                )
             try:
                 hash(value)
             except TypeError:
@@ -986,16 +993,20 @@ class Jitted:
             problem = f"an ndarray subclass ({type(leaf).__name__})"
         elif isinstance(leaf, Tracer):
             problem = "a Tracer"
+        elif isinstance(leaf, _GENERATORS):
+            problem = f"a NumPy random {type(leaf).__name__}"
         elif hasattr(leaf, "__array_ufunc__") or hasattr(leaf, "__array_function__"):
             problem = f"a {type(leaf).__name__} (pass its data as an ndarray)"
         else:
             problem = f"an unhashable {type(leaf).__name__}"
         group, position, *path = tree_paths(tree_unflatten(treedef, leaves))[i]
         where = f"argument {position}" if group == 0 else f"keyword argument {position!r}"
+        where += path_str(tuple(path)) if path else ""
+        if isinstance(leaf, _GENERATORS):
+            raise TypeError(f"jit: {where} is {problem}: {_GENERATOR_ADVICE}")
         raise TypeError(
-            f"jit: {where}{path_str(tuple(path))} is {problem}; the leaves "
-            "of a jitted function's arguments are ndarrays, NumPy scalars, or hashable values "
-            "that become part of the signature"
+            f"jit: {where} is {problem}; the leaves of a jitted function's arguments are "
+            "ndarrays, NumPy scalars, or hashable values that become part of the signature"
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -1050,18 +1061,19 @@ class Jitted:
         for n in self.static_argnums:
             call_args[n] = args[n]
         donated = {t._number for n in self.donate_argnums for t in _tracers_in(call_args[n])}
-        random_state = np.random.get_state(legacy=False)  # noqa: NPY002
+        generators: dict[str, Any] = {"NumPy's global random state": None}
+        generators.update(_generators_read_by(self.f))
+        states = {name: _random_state(g) for name, g in generators.items()}
         try:
             out = self.f(*call_args, **call_kwargs)
         finally:
             trace.alive = False
-        if _random_state_changed(random_state, np.random.get_state(legacy=False)):  # noqa: NPY002
-            raise TypeError(
-                "jit: the function drew random numbers from NumPy's global random state while "
-                "it was traced; every later call would repeat those numbers. Pass a key "
-                "(tg.random.key) as an argument and draw from it (tg.random.generator, "
-                "tg.nn.dropout)"
-            )
+        for name, g in generators.items():
+            if not _equal_states(states[name], _random_state(g)):
+                raise TypeError(
+                    f"jit: the function drew random numbers from {name} while it was traced; "
+                    + _GENERATOR_ADVICE
+                )
         out_leaves, out_def = tree_flatten(out)
         outputs: list[Any] = []  # ("traced", Tracer) or ("constant", array)
         statics: list[Any] = []  # (position, value) of outputs that are Python values
@@ -1130,10 +1142,17 @@ def _signature(tree: Any, key: list[Any], arrays: list[Any]) -> bool:
     return static is not None
 
 
+_GENERATORS = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
+_GENERATOR_ADVICE = (
+    "every later call would repeat the numbers it drew at the trace. Pass a key "
+    "(tg.random.key) as an argument and draw from it (tg.random.generator, tg.nn.dropout)"
+)
+
+
 def _static_key(leaf: Any) -> Any:
     """What a leaf that is not traced contributes to the signature (None: it cannot)."""
     if (
-        isinstance(leaf, np.ndarray | Tracer)
+        isinstance(leaf, (np.ndarray, Tracer, *_GENERATORS))
         or hasattr(leaf, "__array_ufunc__")
         or hasattr(leaf, "__array_function__")
     ):
@@ -1160,13 +1179,43 @@ def _tracers_in(tree: Any) -> list[Tracer]:
     return [leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, Tracer)]
 
 
-def _random_state_changed(before: Any, after: Any) -> bool:
-    return bool(
-        before["state"]["key"].shape != after["state"]["key"].shape
-        or not np.array_equal(before["state"]["key"], after["state"]["key"])
-        or before["state"]["pos"] != after["state"]["pos"]
-        or before["has_gauss"] != after["has_gauss"]
-    )
+def _generators_read_by(f: Callable[..., Any]) -> dict[str, Any]:
+    """The NumPy random generators ``f`` reads by name: from its closure, or its module's
+    globals (draws from them during the trace would be baked into the program)."""
+    function = getattr(f, "__func__", f)  # (a bound method's function)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return {}
+    found = {}
+    for name, cell in zip(code.co_freevars, function.__closure__ or (), strict=False):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # a cell not yet filled
+            continue
+        if isinstance(value, _GENERATORS):
+            found[f"the {type(value).__name__} {name!r} it closes over"] = value
+    for name in code.co_names:
+        value = function.__globals__.get(name)
+        if isinstance(value, _GENERATORS):
+            found[f"the {type(value).__name__} {name!r} (a global)"] = value
+    return found
+
+
+def _random_state(generator: Any) -> Any:
+    if generator is None:  # NumPy's global random state
+        return np.random.get_state(legacy=False)  # noqa: NPY002
+    if isinstance(generator, np.random.RandomState):
+        return generator.get_state(legacy=False)
+    bits = generator.bit_generator if isinstance(generator, np.random.Generator) else generator
+    return bits.state
+
+
+def _equal_states(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal_states(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b))
+    return bool(a == b)
 
 
 def _merge(results: tuple[Any, ...], statics: list[Any]) -> tuple[Any, ...]:
