@@ -57,7 +57,9 @@ Programs are cached per signature in a least-recently-used cache of ``cache_size
 (8 by default); a call with a new signature traces again. Python numbers in the arguments are
 part of the signature by value (NumPy treats them as weak scalars, which no traced array can
 imitate): pass a 0-d array to trace one. Arrays that ``f`` reads but does not take as
-arguments are constants of the program, copied (layout and all) when a step first reads them.
+arguments are constants of the program, copied (layout and all) when a step first reads them,
+and so are the Python values it reads (a global learning rate, an attribute): changing them
+later changes nothing; pass them as arguments.
 A jitted function called while another one is traced runs as part of that trace (inlined).
 """
 
