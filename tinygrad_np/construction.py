@@ -29,6 +29,8 @@ from numpy.lib.array_utils import normalize_axis_index
 
 from tinygrad_np.elementwise import where
 from tinygrad_np.extend import Primitive, implements, shape_of
+from tinygrad_np.jit import Tracer
+from tinygrad_np.jit import asarray as as_array
 from tinygrad_np.shape import (
     astype,
     atleast_1d,
@@ -86,7 +88,9 @@ _SLOT = _Slot()
 
 
 def _has_tensor(obj: Any) -> bool:
-    if isinstance(obj, Tensor):
+    """Whether ``obj`` holds a Tensor, or an array that tg.jit traces (which NumPy cannot
+    put into an array either)."""
+    if isinstance(obj, Tensor | Tracer):
         return True
     return isinstance(obj, list | tuple) and any(_has_tensor(item) for item in obj)
 
@@ -95,7 +99,7 @@ def _template(obj: Any, path: Index, tensors: list[Any], paths: list[Index]) -> 
     """``obj`` with every Tensor replaced by a slot; the Tensors and their index paths are
     appended to ``tensors`` and ``paths`` (in a well-formed nested list, an element's path
     of list positions is its index in the array NumPy builds)."""
-    if isinstance(obj, Tensor):
+    if isinstance(obj, Tensor | Tracer):
         tensors.append(obj)
         paths.append(path)
         return _SLOT
@@ -114,7 +118,19 @@ def _filled(template: Any, values: Iterator[Any]) -> Any:
 
 def _array_from_slots(*tensors: Any, template: Any, paths: tuple[Index, ...]) -> Any:
     """``np.array`` of ``template`` with the slots filled by ``tensors``, in order."""
-    return np.array(_filled(template, iter(tensors)))
+    traced = [t for t in tensors if isinstance(t, Tracer)]
+    if not traced:
+        return np.array(_filled(template, iter(tensors)))
+    # tg.jit: np.array would convert the traced values, which the trace refuses. Built from
+    # stand-ins of their shapes and dtypes (so of NumPy's shape and dtype), then each one is
+    # written into its place: recorded, and replayed at every call.
+    stand_ins = (np.zeros(np.shape(t), np.result_type(t)) for t in tensors)
+    built = np.array(_filled(template, stand_ins))
+    out = np.zeros_like(traced[0], dtype=built.dtype, shape=built.shape)
+    out[...] = built
+    for tensor, path in zip(tensors, paths, strict=True):
+        out[path] = tensor
+    return out
 
 
 _array_from_pieces = Primitive(
@@ -164,7 +180,7 @@ def asarray(a: Any, *, dtype: Any = None) -> Any:
     ``np.asarray(a, dtype)``."""
     if isinstance(a, Tensor) or (isinstance(a, list | tuple) and _has_tensor(a)):
         return array(a, dtype=dtype)
-    return np.asarray(a, dtype=dtype)
+    return as_array(a, dtype)  # (an array that tg.jit traces stays one)
 
 
 # --- stack and concatenate -------------------------------------------------------------------
@@ -425,7 +441,7 @@ def full(shape: int | tuple[int, ...], fill_value: Any, *, dtype: Any = None) ->
 
 def _weak(value: Any) -> Any:
     """``value`` as ``np.result_type`` should see it: Python numbers stay weak (NEP 50)."""
-    return value if isinstance(value, int | float) else np.asarray(stop_gradient(value))
+    return value if isinstance(value, int | float) else as_array(stop_gradient(value))
 
 
 @implements(np.linspace)
@@ -462,7 +478,10 @@ def linspace(
     if div > 0:
         step = delta / div
         # NumPy scales before multiplying where a step rounds to 0: the same samples
-        if np.any(stop_gradient(step) == 0):
+        rounds_to_0 = np.any(stop_gradient(step) == 0)
+        if isinstance(rounds_to_0, Tracer):  # tg.jit: each call chooses, as eagerly
+            samples = where(rounds_to_0, position / div * delta, position * step)
+        elif rounds_to_0:
             samples = position / div * delta
         else:
             samples = position * step

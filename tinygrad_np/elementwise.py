@@ -342,10 +342,12 @@ def _sinc_derivative(x: Any, *, order: int) -> Any:
     cancellation to speak of. Computed in float64, returned in ``x``'s float dtype.
     """
     dtype = np.result_type(x, 1.0)
-    t = np.pi * np.asarray(x, dtype=np.float64)
-    out = np.empty_like(t)
+    t = np.pi * as_array(x, np.float64)
+    # Both formulas on every element, each given a harmless stand-in where the other one is
+    # chosen (no selecting by mask: its shapes would depend on the values, which tg.jit
+    # cannot replay); elementwise, so each chosen value is what it would be on its own.
     near = np.abs(t) < 3.0
-    t_near, t_far = t[near], t[~near]
+    t_near, t_far = np.where(near, t, 0.0), np.where(near, 3.0, t)
     series = np.zeros_like(t_near)
     first = (order + 1) // 2  # the first term whose power of t survives `order` derivatives
     for n in range(first, first + 20):
@@ -355,8 +357,7 @@ def _sinc_derivative(x: Any, *, order: int) -> Any:
     for j in range(order + 1):
         sine = np.sin(t_far + (order - j) * (np.pi / 2))  # the (order - j)-th derivative of sin
         leibniz += math.comb(order, j) * sine * (-1) ** j * math.factorial(j) / t_far ** (j + 1)
-    out[near], out[~near] = series, leibniz
-    return (np.pi**order * out).astype(dtype, copy=False)
+    return (np.pi**order * np.where(near, series, leibniz)).astype(dtype, copy=False)
 
 
 _sinc_derivatives: Primitive = Primitive(

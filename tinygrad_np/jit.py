@@ -238,7 +238,7 @@ class _Trace:
     def _wrap(self, result: Any, existing: dict[int, Tracer], name: str) -> Any:
         """The Tracers standing for ``result`` (an argument written with ``out=`` keeps its own)."""
         if isinstance(result, tuple | list):
-            return type(result)(self._wrap(r, existing, name) for r in result)
+            return _like(result, [self._wrap(r, existing, name) for r in result])
         if result is None:
             return None
         if isinstance(result, np.ndarray | np.generic | bool | int | float | complex):
@@ -315,12 +315,18 @@ def _shared_memory(arrays: list[Any]) -> tuple[Any, ...] | None:
     return None
 
 
+def _like(sequence: Any, items: list[Any]) -> Any:
+    """``items`` in a sequence of ``sequence``'s type (a named tuple, as np.linalg.svd's
+    result, takes them by position)."""
+    return type(sequence)(*items) if hasattr(sequence, "_fields") else type(sequence)(items)
+
+
 def _values_of(pattern: Any) -> Any:
     """A result's pattern of Tracers as the program keeps it (their values)."""
     if isinstance(pattern, Tracer):
         return pattern._value
     if isinstance(pattern, tuple | list):
-        return type(pattern)(_values_of(p) for p in pattern)
+        return _like(pattern, [_values_of(p) for p in pattern])
     return pattern
 
 
@@ -787,7 +793,11 @@ def asarray(x: Any, dtype: Any = None) -> Any:
     itself, or ``x.astype(dtype)``): for code that converts its inputs."""
     if not isinstance(x, Tracer):
         return np.asarray(x, dtype)
-    return x if dtype is None or np.dtype(dtype) == x.dtype else x.astype(dtype)
+    if dtype is not None and np.dtype(dtype) != x.dtype:
+        x = x.astype(dtype)
+    if not isinstance(x._concrete, np.ndarray):  # a NumPy scalar: np.asarray makes a 0-d array
+        x = np.copy(x)
+    return x
 
 
 # --- compiling a trace into a Python function -------------------------------------------------
@@ -1094,9 +1104,14 @@ class Jitted:
                 first.append(leaf)
             else:
                 path = tree_paths(out)[i]
+                where = path_str(path) if path else ""
+                why = (
+                    "a named tuple, which pytrees keep whole: return tuple(...) of it"
+                    if hasattr(leaf, "_fields")
+                    else "not an array (a Tensor must not leave the transform that made it)"
+                )
                 raise TypeError(
-                    f"jit: the function's output{path_str(path)} is a {type(leaf).__name__}, "
-                    "not an array (a Tensor must not leave the transform that made it)"
+                    f"jit: the function's output{where} is a {type(leaf).__name__}, {why}"
                 )
         values = [(kind, v._value if kind == "traced" else v) for kind, v in outputs]
         compiler = _Compiler(trace, [t._value for t in inputs], values, donated)

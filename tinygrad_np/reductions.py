@@ -30,8 +30,8 @@ from numpy.lib.array_utils import normalize_axis_index
 from tinygrad_np.construction import asarray
 from tinygrad_np.elementwise import exp, where
 from tinygrad_np.extend import Primitive, implements, shape_of
+from tinygrad_np.jit import Tracer, might
 from tinygrad_np.jit import asarray as as_array
-from tinygrad_np.jit import might
 from tinygrad_np.shape import broadcast_to, reshape, scatter_add, transpose
 from tinygrad_np.tensor import Tensor, stop_gradient
 
@@ -171,10 +171,24 @@ def _prod(x: Any, *, axis: Axis = None, keepdims: bool = False) -> Any:
 
 def _prod_vjps(ans: Any, x: Any, *, axis: Axis = None, keepdims: bool = False) -> tuple[Any]:
     shape, product = shape_of(x), stop_gradient(ans)
-    if np.all(product != 0) and np.all(np.isfinite(product)):  # then no element is 0 (or inf)
+    # Where no product is 0 (or inf), no element is 0: each gradient is the product over it.
+    no_zero = np.all(product != 0) & np.all(np.isfinite(product))
+    if not isinstance(no_zero, Tracer) and no_zero:
         return (lambda g: _spread(g * ans, shape, axis, keepdims) / x,)
     others = _products_of_others(x, _axes(axis, len(shape)))
-    return (lambda g: _spread(g, shape, axis, keepdims) * others,)
+    if not isinstance(no_zero, Tracer):
+        return (lambda g: _spread(g, shape, axis, keepdims) * others,)
+    # tg.jit: which formula holds is known only at each call, so both are recorded and the
+    # call chooses, as eager execution does (bit for bit). The quick one, where it is not
+    # chosen, multiplies by 0 and divides by 1 rather than make 0 / 0 or inf * 0.
+    quick_ans, divisor = where(no_zero, ans, 0), where(no_zero, x, 1)
+    return (
+        lambda g: where(
+            no_zero,
+            _spread(g * quick_ans, shape, axis, keepdims) / divisor,
+            _spread(g, shape, axis, keepdims) * others,
+        ),
+    )
 
 
 def _products_of_others(x: Any, axes: tuple[int, ...]) -> Any:
@@ -337,9 +351,10 @@ def _std_vjps(
 ) -> tuple[Any]:  # fmt: skip
     shape, scaled = shape_of(x), _centered_per_count(x, axis, _ddof(ddof, correction))
     constant = stop_gradient(ans) == 0
-    if not np.any(constant):
+    if not might(constant):
         return (lambda g: _spread(g / ans, shape, axis, keepdims) * scaled,)
-    # g / std would be g / 0 on constant slices: there g is dropped and 1 divides it.
+    # g / std would be g / 0 on constant slices: there g is dropped and 1 divides it. (Where
+    # no slice is constant this is g / ans, bit for bit: tg.jit takes this branch always.)
     safe = where(constant, 1, ans)
     return (lambda g: _spread(where(constant, 0, g) / safe, shape, axis, keepdims) * scaled,)
 

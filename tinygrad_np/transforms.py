@@ -64,7 +64,7 @@ def _gradient(cotangent: Any, leaf: Any, where: Callable[[], str]) -> Any:
     if cotangent is None:
         cotangent = np.zeros(shape, dtype)
     elif not isinstance(cotangent, Tensor):
-        cotangent = cotangent if isinstance(cotangent, Tracer) else np.asarray(cotangent)
+        cotangent = as_array(cotangent)
         if cotangent.shape != shape:
             raise RuntimeError(
                 f"a VJP returned a gradient of shape {cotangent.shape} for an input of shape "
