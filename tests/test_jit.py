@@ -783,6 +783,32 @@ def test_a_call_while_another_call_runs_raises_instead_of_sharing_its_memory():
     assert_bitwise_equal(jitted(x), np.full(3, 3.0))  # and it runs again once that call is done
 
 
+def test_arrays_built_from_lists_of_traced_values_replay_bitwise():
+    import tinygrad_np.numpy as tnp
+
+    def built(x):  # tg.array, tg.mean and NumPy's namespace of tinygrad_np, with constants
+        return (
+            tg.array([[x[0], 2.0], [x[1] * 3, x[2]]]),
+            tg.mean([x[0], x[1]]),
+            tnp.array([x[2], 1.0]),
+        )
+
+    def f(x):
+        copied = tnp.array(x)  # a copy, as np.array makes: writing it leaves x alone
+        copied[0] = 5.0
+        return built(x), copied, x
+
+    def loss(x):
+        return sum(tg.sum(part**2) for part in built(x))
+
+    jitted, gradient = tg.jit(f), tg.jit(tg.grad(loss))
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        x = rng.standard_normal(3).astype(np.float32)
+        assert_bitwise_equal(jitted(x.copy()), f(x.copy()))
+        assert_bitwise_equal(gradient(x), tg.grad(loss)(x))
+
+
 def test_source_shows_the_program():
     jitted = tg.jit(lambda x, y: np.exp(x) @ y)
     text = jitted.source(np.ones((2, 2)), np.ones((2, 2)))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy
 
 from tinygrad_np import construction
+from tinygrad_np.jit import Tracer
 from tinygrad_np.tensor import Tensor
 
 _ArrayFunctionDispatcher = type(numpy.mean)
@@ -22,7 +23,10 @@ _ArrayFunctionDispatcher = type(numpy.mean)
 
 
 def _holds_traced(x: Any) -> bool:
-    """Whether ``x`` is a traced Tensor or a (nested) list or tuple holding one."""
+    """Whether ``x`` is a traced Tensor (or an array that tg.jit traces), or a (nested) list
+    or tuple holding one."""
+    if isinstance(x, Tracer):
+        return True
     if isinstance(x, Tensor):
         return x.traced
     return isinstance(x, list | tuple) and any(_holds_traced(item) for item in x)

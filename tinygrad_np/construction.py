@@ -151,8 +151,11 @@ def array(object: Any, *, dtype: Any = None, copy: bool = True, ndmin: int = 0) 
     the result is a constant); ``ndmin`` prepends axes of length 1. ``copy`` is accepted
     for NumPy's signature: a Tensor is immutable, so it is never copied.
     """
+    result: Any
     if isinstance(object, Tensor):
         result = object
+    elif isinstance(object, Tracer):  # an array that tg.jit traces: copied as np.array would
+        result = np.copy(object) if copy else object
     elif isinstance(object, list | tuple) and _has_tensor(object):
         tensors: list[Any] = []
         paths: list[Index] = []
