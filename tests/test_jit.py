@@ -393,6 +393,9 @@ def arguments_sharing_memory(how):
         return a, a
     if how == "overlapping views":
         return base[1 : N_SHARED + 1], base[:N_SHARED]
+    if how == "one buffer, two memoryviews":
+        memory = bytearray(base[:N_SHARED].tobytes())
+        return tuple(np.frombuffer(memoryview(memory), np.float64) for _ in range(2))
     return base[:N_SHARED], base[N_SHARED:-1]  # disjoint views of one array
 
 
@@ -404,7 +407,10 @@ def write_a_then_read_b(a, b):
     return doubled.sum(), b * a
 
 
-SHARING = ["separate", "the same array", "overlapping views", "disjoint views"]
+SHARING = [
+    "separate", "the same array", "overlapping views", "disjoint views",
+    "one buffer, two memoryviews",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("first", SHARING)

@@ -289,9 +289,13 @@ def _memory_owner(array: np.ndarray[Any, Any]) -> Any:
     the DummyArray that as_strided (so sliding_window_view) puts between a view and its array
     (so that such a view keeps that array alive in the plan)."""
     owner: Any = array
-    while getattr(owner, "base", None) is not None:
-        owner = owner.base
-    return owner
+    while True:
+        base = getattr(owner, "base", None)
+        if base is None and isinstance(owner, memoryview):  # np.frombuffer(memoryview(b))
+            base = owner.obj
+        if base is None:
+            return owner
+        owner = base
 
 
 def _shared_memory(arrays: list[Any]) -> tuple[Any, ...] | None:
