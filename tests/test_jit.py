@@ -815,6 +815,26 @@ def test_arrays_built_from_lists_of_traced_values_replay_bitwise():
         assert_bitwise_equal(gradient(x), tg.grad(loss)(x))
 
 
+def test_numpys_constructors_copy_a_traced_array_exactly_when_numpy_does():
+    import tinygrad_np.numpy as tnp
+
+    def f(x):
+        tnp.asarray(x)[0] = 7.0  # the array itself: the write reaches x, as eagerly
+        tnp.array(x, ndmin=2, copy=None)[0, 1] = 9.0  # a view: so does this one
+        copied = tnp.array(x)  # a copy: this write does not
+        copied[2] = 100.0
+        converted = tnp.asanyarray(x, dtype=np.float32)  # a new dtype: a copy
+        converted[2] = -1.0
+        return x * 1.0, copied, converted
+
+    jitted = tg.jit(f)
+    for _ in range(3):
+        x = np.array([1.0, 2.0, 3.0])
+        assert_bitwise_equal(jitted(x.copy()), f(x.copy()))
+    with pytest.raises(TypeError, match=r"np\.ascontiguousarray of an array that tg\.jit traces"):
+        tg.jit(lambda x: tnp.ascontiguousarray(x))(np.ones(2))
+
+
 def test_source_shows_the_program():
     jitted = tg.jit(lambda x, y: np.exp(x) @ y)
     text = jitted.source(np.ones((2, 2)), np.ones((2, 2)))

@@ -280,6 +280,8 @@ def _built_array(a: Any, name: str, dtype: Any, ndmin: int, options: dict[str, A
         raise TypeError(f"np.{name}(..., like=...) of traced values is not supported")
     if options.get("device") not in (None, "cpu"):
         raise ValueError(f"np.{name}(..., device={options['device']!r}): only 'cpu' exists")
+    if isinstance(a, Tracer):
+        return _traced_array(a, name, dtype, max(ndmin, options.get("ndmin", 0)), options)
     needs_copy = not isinstance(a, Tensor) or (dtype is not None and numpy.dtype(dtype) != a.dtype)
     if options.get("copy") is False and needs_copy:
         raise ValueError(
@@ -287,6 +289,22 @@ def _built_array(a: Any, name: str, dtype: Any, ndmin: int, options: dict[str, A
             "from this input (a list, or a change of dtype)"
         )
     return construction.array(a, dtype=dtype, ndmin=max(ndmin, options.get("ndmin", 0)))
+
+
+def _traced_array(a: Tracer, name: str, dtype: Any, ndmin: int, options: dict[str, Any]) -> Any:
+    """NumPy's constructor ``name`` of an array that tg.jit traces, with NumPy's copying:
+    ``np.array`` copies unless told not to, ``np.asarray`` returns the array itself (so that
+    writes through the result reach it, as they do eagerly)."""
+    if name not in ("array", "asarray", "asanyarray"):  # (layouts: not recorded)
+        raise TypeError(f"np.{name} of an array that tg.jit traces is not supported")
+    copy = options.get("copy", True if name == "array" else None)
+    changes_dtype = dtype is not None and numpy.dtype(dtype) != a.dtype
+    if copy is False and changes_dtype:
+        raise ValueError(f"np.{name}(..., copy=False): unable to avoid a copy (a change of dtype)")
+    out: Any = a.astype(dtype) if changes_dtype else numpy.copy(a) if copy else a
+    if out.ndim < ndmin:
+        out = out.reshape((1,) * (ndmin - out.ndim) + out.shape)
+    return out
 
 
 # The keyword arguments of NumPy's constructors (order= and subok= concern memory layout

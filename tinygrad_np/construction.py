@@ -154,7 +154,7 @@ def array(object: Any, *, dtype: Any = None, copy: bool = True, ndmin: int = 0) 
     result: Any
     if isinstance(object, Tensor):
         result = object
-    elif isinstance(object, Tracer):  # an array that tg.jit traces: copied as np.array would
+    elif isinstance(object, Tracer):  # an array that tg.jit traces: copied as np.array does
         result = np.copy(object) if copy else object
     elif isinstance(object, list | tuple) and _has_tensor(object):
         tensors: list[Any] = []
